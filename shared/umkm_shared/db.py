@@ -89,10 +89,11 @@ async def create_database_if_missing(admin_url: str, name: str) -> str:
     import asyncpg
 
     admin = make_url(async_url(admin_url))
+    socket_dir = admin.query.get("host")  # a Unix-socket URL: ...@/db?host=/run/dir
     conn = await asyncpg.connect(
         user=admin.username,
         password=admin.password,
-        host=admin.host,
+        host=admin.host or (socket_dir if isinstance(socket_dir, str) else None),
         port=admin.port,
         database=admin.database or "postgres",
     )

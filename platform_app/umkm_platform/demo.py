@@ -1,0 +1,91 @@
+"""Demo data for the embedded platform: one OAuth client per kind of actor and a sample of
+synthetic UMKM. Loaded on first start; a load cut short resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+
+from umkm_registry.context import RegistryContext
+from umkm_registry.schemas import UmkmCreate
+from umkm_shared.auth import Actor, ActorKind, ClientStore
+from umkm_shared.runtime import ServiceRuntime
+
+log = structlog.stdlib.get_logger("umkm_platform.demo")
+
+# (name, kind, wilayah, actor_id, scopes) of the demo clients.
+DEMO_CLIENTS: tuple[tuple[str, str, str | None, str | None, list[str]], ...] = (
+    ("Kementerian UMKM", "ministry", None, None, ["registry:read", "registry:write", "registry:pii"]),
+    ("Dinas KUKM Provinsi Jawa Barat", "dinas", "32", None, ["registry:read", "registry:write"]),
+    ("Dinas KUKM Kota Bandung", "dinas", "32.73", None, ["registry:read", "registry:write"]),
+)
+DEMO_REGIONS = ("32", "31", "35", "51")  # Jawa Barat, DKI Jakarta, Jawa Timur, Bali
+SEED = 2026
+BATCH = 250
+
+
+async def ensure_clients(registry: ServiceRuntime, path: Path) -> list[dict[str, Any]]:
+    """The demo clients, created on first start and kept in `path` (secrets shown once otherwise)."""
+    if path.exists():
+        saved: list[dict[str, Any]] = json.loads(path.read_text())
+        return saved
+    clients = []
+    async with registry.db.transaction() as session:
+        store = ClientStore(session)
+        for name, kind, wilayah, actor_id, scopes in DEMO_CLIENTS:
+            client_id, secret = await store.create_client(
+                name=name, kind=kind, wilayah=wilayah, actor_id=actor_id, scopes=scopes
+            )
+            clients.append({"name": name, "kind": kind, "wilayah": wilayah, "client_id": client_id,
+                            "client_secret": secret, "scopes": scopes})
+    path.write_text(json.dumps(clients, indent=2))
+    path.chmod(0o600)
+    return clients
+
+
+def demo_token(app: FastAPI, client: dict[str, Any], ttl_seconds: int = 12 * 3600) -> str:
+    actor = Actor(kind=ActorKind(client["kind"]), client_id=client["client_id"],
+                  wilayah=client["wilayah"], scopes=frozenset(client["scopes"]))
+    return str(app.state.token_issuer.issue(actor, ttl_seconds=ttl_seconds).access_token)
+
+
+async def load_umkm(app: FastAPI, progress_path: Path, total: int) -> int:
+    """Register `total` synthetic UMKM through the registry's own use case (so events flow).
+
+    Progress is saved after every committed batch; the generator is deterministic, so a
+    restarted load skips what was done and continues.
+    """
+    from umkm_shared.synthetic import generate
+
+    done = int(progress_path.read_text()) if progress_path.exists() else 0
+    if done >= total:
+        return done
+    ctx: RegistryContext = app.state.registry
+    actor = Actor(kind=ActorKind.MINISTRY, client_id="demo-loader", scopes=frozenset())
+    started = time.monotonic()
+    batch: list[UmkmCreate] = []
+    per_region = total // len(DEMO_REGIONS)
+    index = 0
+    for region_no, region in enumerate(DEMO_REGIONS):
+        count = per_region if region_no < len(DEMO_REGIONS) - 1 else total - per_region * region_no
+        for record in generate(count, seed=SEED + region_no, within=region):
+            index += 1
+            if index <= done:
+                continue
+            batch.append(UmkmCreate.model_validate(record.as_create_body() if hasattr(record, "as_create_body") else record))
+            if len(batch) == BATCH or index == total:
+                async with ctx.db.transaction() as session:
+                    service = ctx.service(session, actor)
+                    for body in batch:
+                        await service.register(body)
+                done = index
+                progress_path.write_text(str(done))
+                batch.clear()
+                rate = (done) / max(time.monotonic() - started, 1e-6)
+                log.info("demo data", loaded=done, total=total, rows_per_s=round(rate))
+    return done

@@ -1,0 +1,12 @@
+"""Financing broker settings: `FINANCING_*` environment variables (see umkm_shared.settings)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from umkm_shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="FINANCING_", extra="ignore")
+
+    service_name: str = "financing"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/umkm_financing"

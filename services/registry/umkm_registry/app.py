@@ -1,0 +1,47 @@
+"""The registry's FastAPI app and the runtime beside it (outbox relay; no consumers yet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from umkm_shared.auth import token_router
+from umkm_shared.crypto import NikVault
+from umkm_shared.messaging.bus import EventBus
+from umkm_shared.runtime import ServiceRuntime, build_service
+
+from . import endpoints
+from .config import RegistrySettings
+from .context import RegistryContext
+from .models import messaging_tables
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+DESCRIPTION = """
+The national UMKM registry: records, validation, PP 7/2021 scale and its history.
+
+Get a token with `POST /v1/oauth/token` (client credentials), then send it as
+`Authorization: Bearer <token>`. The ministry reads everything; a Dinas reads and writes
+only inside its wilayah. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def build(settings: RegistrySettings, bus: EventBus | None = None) -> tuple[FastAPI, ServiceRuntime]:
+    app, runtime = build_service(
+        settings,
+        title="UMKM Registry",
+        description=DESCRIPTION,
+        tables=messaging_tables,
+        routers=[endpoints.router, token_router(endpoints.client_store)],
+        bus=bus,
+    )
+    app.state.registry = RegistryContext(
+        db=runtime.db, vault=NikVault.from_settings(settings), outbox=runtime.outbox
+    )
+    return app, runtime
+
+
+def create_app() -> FastAPI:
+    """Factory for `uvicorn --factory umkm_registry.app:create_app` (settings from env)."""
+    return build(RegistrySettings())[0]

@@ -1,0 +1,495 @@
+"""Outbox, relay and inbox consumer on real PostgreSQL, with real Kafka and the in-process bus:
+nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import Column, MetaData, Table, Text, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from umkm_shared.db import Database
+from umkm_shared.events import CloudEvent, EventPayload, from_kafka, to_kafka
+from umkm_shared.events import base as event_base
+from umkm_shared.messaging.bus import BusMessage, EventBus, dlq_topic
+from umkm_shared.messaging.consumer import EventConsumer
+from umkm_shared.messaging.inprocess import InProcessBus
+from umkm_shared.messaging.kafka import KafkaBus
+from umkm_shared.messaging.outbox import Outbox, notify_channel_for, purge_published
+from umkm_shared.messaging.relay import OutboxRelay
+from umkm_shared.messaging.tables import (
+    MessagingTables,
+    create_messaging_tables,
+    define_messaging_tables,
+    drop_messaging_tables,
+)
+
+FAST = {"initial_backoff": 0.01, "max_backoff": 0.05}
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def hexid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def db(make_database: Callable[[str], Awaitable[str]]) -> AsyncIterator[Database]:
+    database = Database(await make_database("messaging"))
+    yield database
+    await database.dispose()
+
+
+@dataclass
+class Env:
+    """One test's own schema (outbox, inbox, an effects table), topic, payload class and bus."""
+
+    db: Database
+    tables: MessagingTables
+    effects: Table
+    payload: type[EventPayload]
+    topic: str
+    source: str
+    bus: EventBus
+
+    def outbox(self) -> Outbox:
+        return Outbox(self.tables, self.source)
+
+    def relay(self, cls: type[OutboxRelay] = OutboxRelay, **kwargs: Any) -> OutboxRelay:
+        return cls(self.db, self.tables, self.bus, source=self.source, **kwargs)
+
+    def event(self, n: int, key: uuid.UUID | None = None) -> EventPayload:
+        return self.payload(item_id=key or uuid.uuid4(), n=n)  # type: ignore[call-arg]
+
+    async def scalar(self, query: Any) -> Any:
+        async with self.db.session() as session:
+            return (await session.execute(query)).scalar_one()
+
+    async def effect_count(self) -> int:
+        return int(await self.scalar(select(func.count()).select_from(self.effects)))
+
+    async def inbox_rows(self, group: str) -> list[Any]:
+        inbox = self.tables.inbox
+        async with self.db.session() as session:
+            query = select(inbox).where(inbox.c.consumer_group == group)
+            return list((await session.execute(query)).all())
+
+    async def topic_messages(self, topic: str | None = None) -> list[BusMessage]:
+        """Everything on the topic right now (the raw log, duplicates included)."""
+        topic = topic or self.topic
+        if isinstance(self.bus, InProcessBus):
+            return self.bus.messages(topic)
+        assert isinstance(self.bus, KafkaBus)
+        return await read_kafka_topic(self.bus.bootstrap_servers, topic)
+
+    def apply_handler(self, calls: list[str] | None = None) -> Any:
+        effects = self.effects
+
+        async def handler(session: AsyncSession, payload: Any, event: CloudEvent) -> None:
+            if calls is not None:
+                calls.append(event.id)
+            await session.execute(effects.insert().values(event_id=event.id, note=str(payload.n)))
+
+        return handler
+
+
+async def read_kafka_topic(servers: list[str], topic: str) -> list[BusMessage]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        out: list[BusMessage] = []
+        async with asyncio.timeout(20):
+            while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    out.extend(
+                        BusMessage(r.topic, r.key, r.value, list(r.headers), r.partition, r.offset)
+                        for r in records
+                    )
+        return out
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture(params=["kafka", "inprocess"])
+async def env(request: pytest.FixtureRequest, db: Database) -> AsyncIterator[Env]:
+    suffix = hexid()
+    topic = f"test.outbox.{suffix}"
+
+    # A payload class of its own per test: its own topic and wire type.
+    class Probe(EventPayload):
+        event_type: ClassVar[str] = f"id.umkm.test.probe_{suffix}"
+        version: ClassVar[int] = 1
+        topic: ClassVar[str] = f"test.outbox.{suffix}"
+        key_field: ClassVar[str] = "item_id"
+        item_id: uuid.UUID
+        n: int
+
+    schema = f"t_{suffix}"
+    metadata = MetaData(schema=schema)
+    tables = define_messaging_tables(metadata)
+    effects = Table(
+        "effects",
+        metadata,
+        Column("event_id", Text, primary_key=True),  # applying twice would violate this
+        Column("note", Text),
+    )
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await conn.run_sync(metadata.create_all)
+
+    if request.param == "kafka":
+        kafka_bootstrap = request.getfixturevalue("kafka_bootstrap")
+        bus: EventBus = KafkaBus(kafka_bootstrap, f"test-{suffix}")
+        await bus.start()
+        await bus.ensure_topics([topic], partitions=3)
+    else:
+        bus = InProcessBus()
+    try:
+        yield Env(db, tables, effects, Probe, topic, f"/test-{suffix}", bus)
+    finally:
+        await bus.stop()
+        event_base._REGISTRY.pop(Probe.type_name(), None)
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+# -- outbox and relay -------------------------------------------------------------------------
+
+
+async def test_relay_publishes_committed_rows_with_ce_headers_and_marks_them(env: Env) -> None:
+    outbox = env.outbox()
+    async with env.db.transaction() as session:
+        events = [await outbox.enqueue(session, env.event(i)) for i in range(3)]
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with env.db.transaction() as session:
+            await outbox.enqueue(session, env.event(99))
+            raise RuntimeError("rolled back")
+
+    relay = env.relay()
+    assert await relay.publish_pending() == 3
+    assert await relay.publish_pending() == 0
+
+    messages = await env.topic_messages()
+    assert len(messages) == 3
+    decoded = {m.header("ce_id"): (m, from_kafka(m.headers, m.value)) for m in messages}
+    assert set(decoded) == {e.id.encode() for e in events}
+    for event in events:
+        message, received = decoded[event.id.encode()]
+        assert received == event  # id, source, type, time, subject, data all survive
+        assert message.key == event.subject.encode()  # type: ignore[union-attr]
+        assert message.header("ce_specversion") == b"1.0"
+        assert message.header("content-type") == b"application/json"
+
+    outbox_table = env.tables.outbox
+    async with env.db.session() as session:
+        rows = (await session.execute(select(outbox_table))).all()
+    assert len(rows) == 3  # the rolled-back event never reached the table
+    assert all(r.published_at is not None and r.attempts == 1 for r in rows)
+
+
+@pytest.mark.parametrize("crash", ["raise", "cancel"])
+async def test_crash_between_publish_and_mark_publishes_twice_and_applies_once(
+    env: Env, crash: str
+) -> None:
+    """The issue's required case: the relay dies after the bus acknowledged and before it
+    marked the rows sent; a restarted relay publishes them again; the consumer applies once."""
+    acknowledged = asyncio.Event()
+
+    class DyingRelay(OutboxRelay):
+        async def _mark_published(self, session: AsyncSession, ids: list[Any]) -> None:
+            acknowledged.set()  # bus.publish has returned: every message is acknowledged
+            if crash == "raise":
+                raise RuntimeError("relay process died")
+            await asyncio.Event().wait()  # hang here until the task is cancelled (killed)
+
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, [env.topic], {env.payload: env.apply_handler()}
+    )
+    await consumer.start()
+    try:
+        async with env.db.transaction() as session:
+            event = await env.outbox().enqueue(session, env.event(1))
+
+        dying = env.relay(DyingRelay)
+        if crash == "raise":
+            with pytest.raises(RuntimeError, match="died"):
+                await dying.publish_pending()
+        else:
+            task = asyncio.create_task(dying.publish_pending())
+            await asyncio.wait_for(acknowledged.wait(), 10)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert acknowledged.is_set()
+        outbox = env.tables.outbox
+        assert await env.scalar(select(outbox.c.published_at)) is None  # not marked
+
+        assert await env.relay().publish_pending() == 1  # the restarted relay
+        assert await env.scalar(select(outbox.c.published_at)) is not None
+
+        on_bus = await env.topic_messages()
+        assert [m.header("ce_id") for m in on_bus] == [event.id.encode()] * 2  # published twice
+        await wait_until(lambda: consumer.stats.applied + consumer.stats.duplicates == 2)
+    finally:
+        await consumer.stop()
+    assert consumer.stats.applied == 1 and consumer.stats.duplicates == 1
+    assert await env.effect_count() == 1  # applied exactly once
+    rows = await env.inbox_rows(group)
+    assert [(r.event_id, r.outcome) for r in rows] == [(event.id, "applied")]
+
+
+async def test_enqueue_many_copies_in_order_and_relay_drains_in_batches(env: Env) -> None:
+    keys = [uuid.uuid4() for _ in range(5)]
+    payloads = [env.event(i, key=keys[i % 5]) for i in range(250)]
+    async with env.db.transaction() as session:
+        ids = await env.outbox().enqueue_many(session, payloads)
+    assert ids == sorted(ids) and len(set(ids)) == 250
+
+    relay = env.relay(batch_size=100)
+    assert [await relay.publish_pending() for _ in range(4)] == [100, 100, 50, 0]
+    messages = await env.topic_messages()
+    assert len(messages) == 250
+    by_key: dict[bytes, list[int]] = {}
+    for m in sorted(messages, key=lambda m: (m.partition or 0, m.offset or 0)):
+        by_key.setdefault(m.key or b"", []).append(from_kafka(m.headers, m.value).data["n"])
+    assert {k.decode() for k in by_key} == {str(k) for k in keys}
+    assert all(ns == sorted(ns) and len(ns) == 50 for ns in by_key.values())  # order per key
+    first = from_kafka(messages[0].headers, messages[0].value)
+    assert first.source == env.source and first.subject == messages[0].key.decode()  # type: ignore[union-attr]
+
+    async with env.db.transaction() as session:
+        assert await purge_published(session, env.tables, older_than=timedelta(0)) == 250
+
+
+async def test_relay_loop_wakes_on_notify_and_a_second_replica_stands_by(env: Env) -> None:
+    first = env.relay(idle_poll_seconds=30, lock_retry_seconds=0.1)
+    second = env.relay(idle_poll_seconds=30, lock_retry_seconds=0.1)
+    await first.start()
+    await wait_until(lambda: first.active)
+    await second.start()
+    await asyncio.sleep(0.3)
+    assert first.active and not second.active  # one publisher per service
+    try:
+        outbox = env.tables.outbox
+        pending = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        async with env.db.transaction() as session:
+            await env.outbox().enqueue(session, env.event(1))
+        started = time.monotonic()
+        while await env.scalar(pending):  # far sooner than the 30 s poll: NOTIFY woke it
+            assert time.monotonic() - started < 10
+            await asyncio.sleep(0.02)
+
+        await first.stop()
+        await wait_until(lambda: second.active)  # the standby takes over
+        async with env.db.transaction() as session:
+            await env.outbox().enqueue(session, env.event(2))
+        started = time.monotonic()
+        while await env.scalar(pending):
+            assert time.monotonic() - started < 10
+            await asyncio.sleep(0.02)
+    finally:
+        await first.stop()
+        await second.stop()
+    assert len(await env.topic_messages()) == 2
+
+
+# -- inbox consumer ---------------------------------------------------------------------------
+
+
+async def publish_events(env: Env, count: int, start: int = 0) -> list[CloudEvent]:
+    async with env.db.transaction() as session:
+        events = [await env.outbox().enqueue(session, env.event(start + i)) for i in range(count)]
+    relay = env.relay()
+    while await relay.publish_pending():
+        pass
+    return events
+
+
+async def test_handler_failing_first_times_is_retried_and_applied_once(env: Env) -> None:
+    attempts: list[str] = []
+    effects = env.effects
+
+    async def flaky(session: AsyncSession, payload: Any, event: CloudEvent) -> None:
+        attempts.append(event.id)
+        await session.execute(effects.insert().values(event_id=event.id, note="x"))
+        if attempts.count(event.id) <= 2:  # the effect above must be rolled back
+            raise RuntimeError("flaky")
+
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(env.db, env.tables, env.bus, group, None, {env.payload: flaky}, **FAST)
+    assert consumer.topics == (env.topic,)
+    await consumer.start()
+    try:
+        events = await publish_events(env, 2)
+        await wait_until(lambda: consumer.stats.applied == 2)
+    finally:
+        await consumer.stop()
+    assert sorted(attempts) == sorted([e.id for e in events] * 3)
+    assert await env.effect_count() == 2
+    assert len(await env.inbox_rows(group)) == 2
+
+
+async def test_always_failing_event_is_dead_lettered_and_the_consumer_moves_on(env: Env) -> None:
+    effects = env.effects
+
+    async def picky(session: AsyncSession, payload: Any, event: CloudEvent) -> None:
+        await session.execute(effects.insert().values(event_id=event.id, note=str(payload.n)))
+        if payload.n == 0:
+            raise ValueError("n must not be zero")
+
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, [env.topic], {env.payload.type_name(): picky},
+        max_retries=2, **FAST,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        # One key, so "bad" is followed by "good" on the same partition.
+        key = uuid.uuid4()
+        async with env.db.transaction() as session:
+            bad = await env.outbox().enqueue(session, env.event(0, key=key))
+            good = await env.outbox().enqueue(session, env.event(1, key=key))
+        await env.relay().publish_pending()
+        await wait_until(lambda: consumer.stats.applied == 1)
+    finally:
+        await consumer.stop()
+    assert [r.event_id for r in await env.inbox_rows(group)] == [good.id]  # bad rolled back
+    assert await env.effect_count() == 1
+
+    # The DLQ message was acknowledged before the bad event's offset was committed, and the
+    # good event behind it was applied after that: it is there now.
+    dead = await env.topic_messages(dlq_topic(env.topic))
+    assert len(dead) == 1
+    letter = dead[0]
+    assert letter.header("ce_id") == bad.id.encode()
+    assert letter.header("dlq_error") == b"ValueError: n must not be zero"
+    assert letter.header("dlq_group") == group.encode()
+    assert letter.header("dlq_original_topic") == env.topic.encode()
+    assert letter.header("dlq_original_offset") is not None
+
+
+async def test_consumer_restart_resumes_after_committed_offset(env: Env) -> None:
+    group = f"g-{hexid()}"
+    calls: list[str] = []
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, None, {env.payload: env.apply_handler(calls)}
+    )
+    await consumer.start()
+    try:
+        first = await publish_events(env, 4)
+        await wait_until(lambda: consumer.stats.applied == 4)
+    finally:
+        await consumer.stop()
+
+    second = await publish_events(env, 3, start=10)
+    restarted = EventConsumer(
+        env.db, env.tables, env.bus, group, None, {env.payload: env.apply_handler(calls)}
+    )
+    await restarted.start()
+    try:
+        await wait_until(lambda: restarted.stats.applied == 3)
+        await asyncio.sleep(0.3)
+    finally:
+        await restarted.stop()
+    assert restarted.stats.duplicates == 0  # nothing before the committed offset came back
+    assert sorted(calls) == sorted(e.id for e in first + second)
+    assert await env.effect_count() == 7
+
+
+async def test_unknown_types_are_recorded_and_skipped_and_garbage_is_dead_lettered(
+    env: Env,
+) -> None:
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, [env.topic], {env.payload: env.apply_handler()}, **FAST
+    )
+    await consumer.start()
+    key = str(uuid.uuid4())
+    future = CloudEvent(
+        id=str(uuid.uuid4()),
+        source="/future-service",
+        type="id.umkm.future.thing_happened.v1",
+        time=datetime.now(UTC),
+        data={"whatever": True},
+    )
+    garbage = BusMessage(topic=env.topic, key=key.encode(), value=b"not json", headers=[])
+    try:
+        await env.bus.publish([to_kafka(future, env.topic, key), garbage])
+        known = await publish_events(env, 1)
+        await wait_until(lambda: consumer.stats.applied == 1 and consumer.stats.skipped == 1)
+    finally:
+        await consumer.stop()
+    rows = {r.event_id: r for r in await env.inbox_rows(group)}
+    assert rows[future.id].outcome == "skipped"
+    assert rows[future.id].event_type == "id.umkm.future.thing_happened.v1"
+    assert rows[known[0].id].outcome == "applied"
+    dead = await env.topic_messages(dlq_topic(env.topic))
+    assert [m.value for m in dead] == [b"not json"]
+    assert b"missing header" in (dead[0].header("dlq_error") or b"")
+    assert dead[0].header("dlq_attempts") == b"1"  # permanent: not retried
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+
+async def test_migration_helpers_create_exactly_the_defined_tables(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    schema = f"m_{hexid()}"
+    metadata = MetaData(schema=schema)
+    define_messaging_tables(metadata)
+
+    def migrate_and_compare(conn: Any) -> list[Any]:
+        context = MigrationContext.configure(
+            conn, opts={"include_schemas": True, "include_name": lambda n, t, p: (
+                n == schema if t == "schema" else True)}
+        )  # fmt: skip
+        create_messaging_tables(Operations(context), schema=schema)
+        diff = compare_metadata(context, metadata)
+        drop_messaging_tables(Operations(context), schema=schema)
+        return diff
+
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        diff = await conn.run_sync(migrate_and_compare)
+        remaining = await conn.scalar(
+            text("select count(*) from information_schema.tables where table_schema = :s"),
+            {"s": schema},
+        )
+        await conn.execute(text(f'DROP SCHEMA "{schema}"'))
+    assert diff == []
+    assert remaining == 0
+
+
+def test_notify_channel_names_are_safe_identifiers() -> None:
+    assert notify_channel_for("/registry") == "outbox_registry"
+    assert notify_channel_for("/supply-chain") == "outbox_supply_chain"
+    assert len(notify_channel_for("/" + "x" * 200)) == 63
+

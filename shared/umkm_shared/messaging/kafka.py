@@ -1,0 +1,400 @@
+"""`EventBus` on Apache Kafka (aiokafka), configured for at-least-once end to end.
+
+aiokafka's defaults are at-most-once (auto-commit, `acks=1`); everything is set explicitly here.
+
+Producer: `enable_idempotence=True` (no duplicates or reordering from the producer's own retries),
+`acks="all"`, a little `linger_ms` and large batches. `publish` hands every message to the
+producer first (each `send` only appends to a batch) and then awaits all delivery futures, so a
+relay batch of 1000 events costs a few round trips, not 1000.
+
+Consumer (one `AIOKafkaConsumer` per subscription): `enable_auto_commit=False`,
+`auto_offset_reset="earliest"` (a new group reads the topic from its start, nothing is skipped),
+`isolation_level="read_committed"` (never see aborted transactional writes). The fetch loop hands
+each partition's records to a task of their own and pauses that partition until the task is done,
+so partitions are processed concurrently, each strictly in order, and the loop keeps polling (the
+consumer stays within `max.poll.interval.ms` even while a handler is retrying). A record's offset
+is committed only after its handler returned (or it was dead-lettered): at the end of each
+partition chunk, every `commit_interval` seconds within a long chunk, and before the partition is
+given up.
+
+Rebalances: `on_partitions_revoked` asks the tasks of revoked partitions to stop after the record
+in hand, waits for them, and commits what they finished while the partitions are still ours;
+nothing is committed for a partition after that. Records fetched but not processed are fetched
+again by the next owner from the committed offset (and a record whose handler committed its
+database transaction but whose offset commit was lost is skipped by the inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
+
+from umkm_shared.messaging.bus import BusMessage, Handler, RetryPolicy, deliver, dlq_topic
+
+__all__ = ["KafkaBus", "KafkaSubscription", "PublishError", "ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(Exception):
+    """Some messages of a `publish` call were not acknowledged by the broker."""
+
+
+def _servers(bootstrap_servers: str | Sequence[str]) -> list[str]:
+    if isinstance(bootstrap_servers, str):
+        return [s.strip() for s in bootstrap_servers.split(",") if s.strip()]
+    return list(bootstrap_servers)
+
+
+async def ensure_topics(
+    bootstrap_servers: str | Sequence[str],
+    names: Sequence[str],
+    *,
+    partitions: int = 3,
+    replication_factor: int = 1,
+    dead_letter: bool = True,
+    client_id: str = "umkm-admin",
+) -> list[str]:
+    """Create the topics (and their `.dlq` topics) that do not exist yet; returns those created."""
+    wanted = list(dict.fromkeys([*names, *(dlq_topic(n) for n in names if dead_letter)]))
+    admin = AIOKafkaAdminClient(bootstrap_servers=_servers(bootstrap_servers), client_id=client_id)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication_factor) for name in missing]
+        )
+        created = []
+        for item in response.topic_errors:
+            topic, code = item[0], item[1]
+            if code == 0:
+                created.append(topic)
+            elif for_code(code) is not TopicAlreadyExistsError:
+                raise for_code(code)(f"cannot create topic {topic!r}")
+        await _wait_for_leaders(admin, missing)
+        return created
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
+    """Topic creation is asynchronous: wait until every partition has a leader, so the first
+    produce does not bounce off `NotLeaderForPartition`."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(topics)
+        if len(described) == len(topics) and all(
+            t["error_code"] == 0
+            and t["partitions"]
+            and all(p["error_code"] == 0 and p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.05)
+    log.warning("topics %s have no leader yet; producers will retry", topics)
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap_servers: str | Sequence[str],
+        client_id: str,
+        *,
+        linger_ms: int = 5,
+        max_batch_size: int = 512 * 1024,
+        request_timeout_ms: int = 30_000,
+        max_poll_records: int = 500,
+        commit_interval: float = 1.0,
+        stop_timeout: float = 30.0,
+        consumer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.bootstrap_servers = _servers(bootstrap_servers)
+        self.client_id = client_id
+        self.linger_ms = linger_ms
+        self.max_batch_size = max_batch_size
+        self.request_timeout_ms = request_timeout_ms
+        self.max_poll_records = max_poll_records
+        self.commit_interval = commit_interval
+        self.stop_timeout = stop_timeout
+        self.consumer_options = dict(consumer_options or {})
+        self._producer: AIOKafkaProducer | None = None
+        self._subscriptions: set[KafkaSubscription] = set()
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self.linger_ms,
+            max_batch_size=self.max_batch_size,
+            request_timeout_ms=self.request_timeout_ms,
+        )
+        await producer.start()
+        self._producer = producer
+
+    async def stop(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.stop()
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()  # flushes what is buffered
+
+    async def ping(self) -> bool:
+        if self._producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=5)
+        except Exception:
+            return False
+        return True
+
+    async def ensure_topics(
+        self,
+        names: Sequence[str],
+        *,
+        partitions: int = 3,
+        replication_factor: int = 1,
+        dead_letter: bool = True,
+    ) -> list[str]:
+        return await ensure_topics(
+            self.bootstrap_servers,
+            names,
+            partitions=partitions,
+            replication_factor=replication_factor,
+            dead_letter=dead_letter,
+            client_id=f"{self.client_id}-admin",
+        )
+
+    async def publish(self, messages: Sequence[BusMessage]) -> None:
+        if self._producer is None:
+            raise RuntimeError("KafkaBus.start() was not called")
+        producer = self._producer
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for m in messages:
+                futures.append(
+                    await producer.send(m.topic, value=m.value, key=m.key, headers=m.headers)
+                )
+        finally:
+            # Always collect what was handed over, so no delivery future is left unobserved.
+            results = await asyncio.gather(*futures, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise PublishError(
+                f"{len(errors)} of {len(messages)} messages were not acknowledged: {errors[0]!r}"
+            ) from errors[0]
+
+    async def subscribe(
+        self,
+        group: str,
+        topics: Sequence[str],
+        handler: Handler,
+        *,
+        max_retries: int = 5,
+        dead_letter: bool = True,
+        initial_backoff: float = 0.1,
+        max_backoff: float = 10.0,
+    ) -> KafkaSubscription:
+        policy = RetryPolicy(max_retries, dead_letter, initial_backoff, max_backoff)
+        subscription = KafkaSubscription(self, group, topics, handler, policy)
+        await subscription.start()
+        self._subscriptions.add(subscription)
+        return subscription
+
+    async def _dead_letter(self, message: BusMessage) -> None:
+        await self.publish([message])
+
+
+@dataclass
+class _Chunk:
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+
+class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(
+        self,
+        bus: KafkaBus,
+        group: str,
+        topics: Sequence[str],
+        handler: Handler,
+        policy: RetryPolicy,
+    ) -> None:
+        self.bus = bus
+        self.group = group
+        self.topics = tuple(topics)
+        self.handler = handler
+        self.policy = policy
+        self._consumer: AIOKafkaConsumer | None = None
+        self._fetch_task: asyncio.Task[None] | None = None
+        self._chunks: dict[TopicPartition, _Chunk] = {}
+        self._commit_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self.assigned: set[TopicPartition] = set()
+
+    async def start(self) -> None:
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bus.bootstrap_servers,
+            "client_id": f"{self.bus.client_id}-{self.group}",
+            "group_id": self.group,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            "max_poll_records": self.bus.max_poll_records,
+        }
+        options.update(self.bus.consumer_options)
+        consumer = AIOKafkaConsumer(**options)
+        consumer.subscribe(list(self.topics), listener=self)
+        await consumer.start()
+        self._consumer = consumer
+        self._fetch_task = asyncio.create_task(
+            self._fetch_loop(consumer), name=f"kafka-fetch:{self.group}"
+        )
+
+    async def stop(self) -> None:
+        """Stop fetching, let partition tasks finish the record in hand, commit, leave the group."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self._fetch_task is not None:
+            self._fetch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._fetch_task
+        await self._drain(list(self._chunks))
+        if self._consumer is not None:
+            await self._consumer.stop()
+        self.bus._subscriptions.discard(self)
+
+    # -- rebalance listener (awaited by aiokafka before it rejoins the group) ------------------
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.assigned -= set(revoked)
+        await self._drain([tp for tp in revoked if tp in self._chunks])
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.assigned = set(assigned)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _drain(self, partitions: list[TopicPartition]) -> None:
+        chunks = [self._chunks[tp] for tp in partitions if tp in self._chunks]
+        for chunk in chunks:
+            chunk.stop.set()
+        if not chunks:
+            return
+        tasks = [c.task for c in chunks]
+        _, pending = await asyncio.wait(tasks, timeout=self.bus.stop_timeout)
+        for task in pending:
+            log.warning("cancelling a handler that did not finish in %.0fs", self.bus.stop_timeout)
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _fetch_loop(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=200)
+            except ConsumerStoppedError:
+                return
+            except KafkaError:
+                log.exception("fetch failed for group %s; retrying", self.group)
+                await asyncio.sleep(1)
+                continue
+            for tp, records in batches.items():
+                if not records:
+                    continue
+                if tp in self._chunks:  # not expected (the partition is paused): never run
+                    # two chunks of one partition at once; rewind so these are fetched again.
+                    log.warning("records for busy partition %s: rewinding", tp)
+                    consumer.seek(tp, records[0].offset)
+                    consumer.pause(tp)  # the running chunk resumes it when done
+                    continue
+                consumer.pause(tp)
+                stop = asyncio.Event()
+                task = asyncio.create_task(
+                    self._process(consumer, tp, records, stop), name=f"kafka-chunk:{tp}"
+                )
+                self._chunks[tp] = _Chunk(task, stop)
+
+    async def _process(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[Any],
+        stop: asyncio.Event,
+    ) -> None:
+        committed: int | None = None
+        done: int | None = None  # offset after the last finished record
+        last_commit = time.monotonic()
+        try:
+            for record in records:
+                if stop.is_set():
+                    break
+                message = BusMessage(
+                    topic=record.topic,
+                    key=record.key,
+                    value=record.value if record.value is not None else b"",
+                    headers=list(record.headers or ()),
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+                finished = await deliver(
+                    message,
+                    self.handler,
+                    group=self.group,
+                    policy=self.policy,
+                    dead_letter=self.bus._dead_letter,
+                    stopping=stop,
+                )
+                if not finished:
+                    break
+                done = record.offset + 1
+                if time.monotonic() - last_commit >= self.bus.commit_interval:
+                    await self._commit(consumer, tp, done)
+                    committed, last_commit = done, time.monotonic()
+        except Exception:
+            log.exception("unexpected failure processing %s for group %s", tp, self.group)
+            await asyncio.sleep(1)  # then refetch from the first unfinished record
+        finally:
+            if done is not None and done != committed:
+                await self._commit(consumer, tp, done)
+            self._chunks.pop(tp, None)
+            if not stop.is_set() and not self._stopping.is_set():
+                with contextlib.suppress(IllegalStateError):
+                    first_unfinished = done if done is not None else records[0].offset
+                    if first_unfinished <= records[-1].offset:
+                        # Ended early: fetch the unfinished records again rather than skip them.
+                        consumer.seek(tp, first_unfinished)
+                    consumer.resume(tp)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            async with self._commit_lock:
+                await consumer.commit({tp: offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partition moved to another member: it continues from the last committed
+            # offset and the inbox skips what this member already applied.
+            log.warning("offset commit %s@%d for %s not accepted: %r", tp, offset, self.group, exc)
+        except KafkaError:
+            log.exception("offset commit %s@%d for %s failed", tp, offset, self.group)
