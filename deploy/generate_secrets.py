@@ -7,10 +7,12 @@
 `k8s` writes one folder per Kubernetes Secret, one file per key, for
 `kubectl -n umkm create secret generic registry-secrets --from-file=DIR/registry-secrets/`.
 
-The value formats follow `umkm_shared.settings.ServiceSettings`:
-- `<PREFIX>JWT_PUBLIC_KEYS`: JSON object, key id -> PEM public key (Ed25519); every service.
-- `REGISTRY_JWT_PRIVATE_KEY`: the PEM private key that signs access tokens (the registry hosts
-  the OAuth2 token endpoint). The key id is the key's RFC 7638 JWK thumbprint.
+The values are made with the shared package's own helpers (umkm_shared.auth.tokens,
+umkm_shared.crypto) in the formats of `umkm_shared.settings.ServiceSettings`:
+- `<PREFIX>JWT_PUBLIC_KEYS`: PEM public key(s) that verify access tokens; every service. Key ids
+  are RFC 7638 thumbprints, so rotating = listing the new PEM after the old one.
+- `REGISTRY_JWT_PRIVATE_KEY`: the PEM private key (Ed25519) that signs access tokens; only the
+  registry, which hosts the OAuth2 token endpoint.
 - `REGISTRY_NIK_ENCRYPTION_KEYS`: JSON object, key id -> base64 of 32 random bytes (AES-256-GCM);
   `REGISTRY_NIK_ACTIVE_KEY_ID` names the one that encrypts new values.
 - `REGISTRY_NIK_HASH_KEY`: base64 of 32 random bytes (HMAC-SHA256 key of the NIK lookup hash).
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import hashlib
 import json
 import os
 import secrets
@@ -30,8 +31,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from umkm_shared.auth.tokens import generate_private_key, private_key_pem, public_key_pem
+from umkm_shared.crypto import NikVault
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO / "deploy" / "compose" / ".env"
@@ -55,46 +56,20 @@ NIK_KEY_ID = "k1"
 
 @dataclass(frozen=True)
 class Material:
-    jwt_public_keys: str  # JSON: {kid: PEM}
+    jwt_public_keys: str  # PEM
     jwt_private_key: str  # PEM
     nik_encryption_keys: str  # JSON: {kid: base64}
     nik_active_key_id: str
     nik_hash_key: str  # base64
 
 
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def jwk_thumbprint(public_raw: bytes) -> str:
-    """RFC 7638 thumbprint of an Ed25519 (OKP) public key: the usual derived key id."""
-    canonical = json.dumps(
-        {"crv": "Ed25519", "kty": "OKP", "x": _b64url(public_raw)},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
-    return _b64url(hashlib.sha256(canonical.encode()).digest())
-
-
 def generate() -> Material:
-    private = Ed25519PrivateKey.generate()
-    public = private.public_key()
-    private_pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public_pem = public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    kid = jwk_thumbprint(
-        public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
+    signing_key = generate_private_key()
     return Material(
-        jwt_public_keys=json.dumps({kid: public_pem}),
-        jwt_private_key=private_pem,
+        jwt_public_keys=public_key_pem(signing_key).decode(),
+        jwt_private_key=private_key_pem(signing_key).decode(),
         nik_encryption_keys=json.dumps(
-            {NIK_KEY_ID: base64.b64encode(secrets.token_bytes(32)).decode()}
+            {NIK_KEY_ID: base64.b64encode(NikVault.generate_key()).decode()}
         ),
         nik_active_key_id=NIK_KEY_ID,
         nik_hash_key=base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -111,11 +86,12 @@ def compose_env(material: Material) -> str:
         "# PostgreSQL superuser and one login role per service database (postgres-init.sql).",
     ]
     lines += [f"{name}={secrets.token_hex(24)}" for name in DB_PASSWORD_VARS]
+    public_escaped = material.jwt_public_keys.replace("\n", "\\n")
     private_escaped = material.jwt_private_key.replace("\n", "\\n")
     lines += [
         "",
         "# Access tokens: every service verifies with the public keys; the registry signs.",
-        f"JWT_PUBLIC_KEYS='{material.jwt_public_keys}'",
+        f'JWT_PUBLIC_KEYS="{public_escaped}"',
         f'REGISTRY_JWT_PRIVATE_KEY="{private_escaped}"',
         "",
         "# Owner NIK encryption (AES-256-GCM key ring) and lookup hash (HMAC-SHA256).",
@@ -164,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.target == "compose":
         out: Path = args.out
         if out.exists() and not args.force:
-            print(f"{out} exists; pass --force to replace it (old data becomes unreadable: "
-                  "the NIK keys and DB passwords change)", file=sys.stderr)
+            print(
+                f"{out} exists; pass --force to replace it (old data becomes unreadable: "
+                "the NIK keys and DB passwords change)",
+                file=sys.stderr,
+            )
             return 1
         out.parent.mkdir(parents=True, exist_ok=True)
         _write_private(out, compose_env(material))

@@ -8,7 +8,6 @@ and one test asserts both renderings agree, so the walker cannot quietly drift f
 
 from __future__ import annotations
 
-import base64
 import copy
 import glob
 import importlib
@@ -65,23 +64,59 @@ class Svc:
 
 
 SERVICES = (
-    Svc("registry", "services/registry", "umkm_registry", "REGISTRY_", "umkm_registry",
-        "umkm.registry.v1", 8001, issues_tokens=True),
-    Svc("clustering", "services/clustering", "umkm_clustering", "CLUSTERING_",
-        "umkm_clustering", "umkm.clustering.v1", 8002),
-    Svc("financing-broker", "services/financing-broker", "umkm_financing", "FINANCING_",
-        "umkm_financing", "umkm.financing.v1", 8003),
-    Svc("supply-chain", "services/supply-chain", "umkm_supply_chain", "SUPPLY_CHAIN_",
-        "umkm_supply_chain", "umkm.supply_chain.v1", 8004),
+    Svc(
+        "registry",
+        "services/registry",
+        "umkm_registry",
+        "REGISTRY_",
+        "umkm_registry",
+        "umkm.registry.v1",
+        8001,
+        issues_tokens=True,
+    ),
+    Svc(
+        "clustering",
+        "services/clustering",
+        "umkm_clustering",
+        "CLUSTERING_",
+        "umkm_clustering",
+        "umkm.clustering.v1",
+        8002,
+    ),
+    Svc(
+        "financing-broker",
+        "services/financing-broker",
+        "umkm_financing",
+        "FINANCING_",
+        "umkm_financing",
+        "umkm.financing.v1",
+        8003,
+    ),
+    Svc(
+        "supply-chain",
+        "services/supply-chain",
+        "umkm_supply_chain",
+        "SUPPLY_CHAIN_",
+        "umkm_supply_chain",
+        "umkm.supply_chain.v1",
+        8004,
+    ),
 )
 TOPICS = tuple(s.topic for s in SERVICES) + tuple(f"{s.topic}.dlq" for s in SERVICES)
 
 # The settings contract (umkm_shared.settings.ServiceSettings field names).
 COMMON_SETTINGS = (
-    "database_url", "kafka_bootstrap_servers", "log_json", "environment", "jwt_public_keys",
+    "database_url",
+    "kafka_bootstrap_servers",
+    "log_json",
+    "environment",
+    "jwt_public_keys",
 )
 TOKEN_ISSUER_SETTINGS = (
-    "jwt_private_key", "nik_encryption_keys", "nik_active_key_id", "nik_hash_key",
+    "jwt_private_key",
+    "nik_encryption_keys",
+    "nik_active_key_id",
+    "nik_hash_key",
 )
 # Settings that are secret: never a literal in a committed file, never in a ConfigMap.
 SECRET_SETTINGS = {"database_url", *TOKEN_ISSUER_SETTINGS, "jwt_public_keys"}
@@ -119,22 +154,35 @@ def test_env_contract_names_are_real_settings() -> None:
 
 
 @cache
-def known_env_names(svc: Svc) -> frozenset[str]:
-    from pydantic_settings import BaseSettings
+def settings_class(svc: Svc) -> type[Any]:
+    """The service's own settings class (a ServiceSettings subclass with its env prefix, in
+    <package>.config), or a stand-in with the contract's prefix while it does not exist yet."""
+    from pydantic_settings import SettingsConfigDict
     from umkm_shared.settings import ServiceSettings
 
-    fields = set(ServiceSettings.model_fields)
-    # A service may add its own settings in <package>.settings (any BaseSettings subclass).
-    if importlib.util.find_spec(svc.package) is not None:
+    for module_name in (f"{svc.package}.config", f"{svc.package}.settings"):
         try:
-            module = importlib.import_module(f"{svc.package}.settings")
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError:
-            module = None
-        if module is not None:
-            for value in vars(module).values():
-                if isinstance(value, type) and issubclass(value, BaseSettings):
-                    fields |= set(value.model_fields)
-    return frozenset(env_names(svc, fields))
+            continue
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, ServiceSettings)
+                and value.model_config.get("env_prefix") == svc.prefix
+            ):
+                return value
+
+    class StandIn(ServiceSettings):
+        model_config = SettingsConfigDict(env_prefix=svc.prefix, extra="ignore", env_file=None)
+
+    return StandIn
+
+
+@cache
+def known_env_names(svc: Svc) -> frozenset[str]:
+    return frozenset(env_names(svc, set(settings_class(svc).model_fields)))
+
 
 # ================================================================================================
 # docker-compose.yml
@@ -191,6 +239,9 @@ def interpolate(value: str, env: dict[str, str]) -> str:
     return INTERPOLATION.sub(sub, value).replace("$$", "$")
 
 
+ENV_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
+
+
 def parse_env_file(text: str) -> dict[str, str]:
     """The subset of compose's env-file syntax we write: KEY=value, 'literal', "escaped"."""
     out: dict[str, str] = {}
@@ -208,8 +259,7 @@ def parse_env_file(text: str) -> dict[str, str]:
         elif value.startswith('"'):
             m = re.match(r'"((?:[^"\\]|\\.)*)"', value)
             assert m, f"unterminated double-quoted value for {key}"
-            escapes = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
-            out[key] = re.sub(r"\\(.)", lambda e: escapes.get(e[1], "\\" + e[1]), m[1])
+            out[key] = re.sub(r"\\(.)", lambda e: ENV_ESCAPES.get(e[1], "\\" + e[1]), m[1])
         else:
             out[key] = re.split(r"\s+#", value, maxsplit=1)[0].strip()
     return out
@@ -318,8 +368,9 @@ def test_compose_commits_no_secret_values() -> None:
             if not SECRETISH_NAME.search(key):
                 continue
             if key.endswith("DATABASE_URL"):
-                assert re.fullmatch(r"postgresql://\w+:\$\{[A-Z0-9_]+:\?[^}]*\}@[\w.-]+:\d+/\w+",
-                                    value), f"{name}.{key}: password must be interpolated"
+                assert re.fullmatch(
+                    r"postgresql://\w+:\$\{[A-Z0-9_]+:\?[^}]*\}@[\w.-]+:\d+/\w+", value
+                ), f"{name}.{key}: password must be interpolated"
             else:
                 assert ONLY_INTERPOLATION.fullmatch(value), f"{name}.{key} is a literal: {value}"
     text = COMPOSE_FILE.read_text()
@@ -363,8 +414,10 @@ def compose_required_variables() -> frozenset[str]:
             yield node
 
     return frozenset(
-        m["name"] for text in strings(compose())
-        for m in INTERPOLATION.finditer(text) if m["op"] == ":?"
+        m["name"]
+        for text in strings(compose())
+        for m in INTERPOLATION.finditer(text)
+        if m["op"] == ":?"
     )
 
 
@@ -434,28 +487,22 @@ def secrets_generator() -> ModuleType:
 
 
 def load_settings(svc: Svc, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    from pydantic_settings import SettingsConfigDict
-    from umkm_shared.settings import ServiceSettings
-
-    class Settings(ServiceSettings):
-        model_config = SettingsConfigDict(env_prefix=svc.prefix, extra="ignore", env_file=None)
-
     for key in list(os.environ):
         if key.startswith(svc.prefix):
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return Settings()
+    return settings_class(svc)()
 
 
 def test_generated_env_file_starts_every_service_with_valid_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-        Ed25519PrivateKey,
-        Ed25519PublicKey,
-    )
+    """The generated env file, interpolated into docker-compose.yml, gives every service valid
+    settings: a token the registry issues verifies in every service, and the NIK vault opens."""
+    from umkm_shared.auth.actor import Actor, ActorKind
+    from umkm_shared.auth.tokens import issuer_from_settings, verifier_from_settings
+    from umkm_shared.crypto import NikVault
 
     gen = secrets_generator()
     out = tmp_path / ".env"
@@ -465,35 +512,30 @@ def test_generated_env_file_starts_every_service_with_valid_settings(
     dotenv = parse_env_file(out.read_text())
     assert compose_required_variables() <= set(dotenv)
 
-    raw = lambda key: key.public_bytes(  # noqa: E731
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    for svc in SERVICES:
-        env = {k: interpolate(v, dotenv) for k, v in service_env(compose_services()[svc.name]).items()}
+    def settings_for(svc: Svc) -> Any:
+        env = {
+            k: interpolate(v, dotenv) for k, v in service_env(compose_services()[svc.name]).items()
+        }
         settings = load_settings(svc, env, monkeypatch)
-        assert settings.environment == "prod" and settings.log_json is True
+        assert settings.environment == "prod" and settings.json_logs is True
         assert settings.kafka_bootstrap_servers == "kafka:9092"
         assert settings.database_url.startswith(f"postgresql://{svc.database}:")
-        assert settings.jwt_public_keys
-        public_keys = {}
-        for kid, pem in settings.jwt_public_keys.items():
-            key = serialization.load_pem_public_key(pem.encode())
-            assert isinstance(key, Ed25519PublicKey)
-            assert kid == gen.jwk_thumbprint(raw(key)), "kid must be the RFC 7638 thumbprint"
-            public_keys[kid] = raw(key)
-        if not svc.issues_tokens:
-            continue
-        private = serialization.load_pem_private_key(
-            settings.jwt_private_key.get_secret_value().encode(), password=None
-        )
-        assert isinstance(private, Ed25519PrivateKey)
-        assert raw(private.public_key()) in public_keys.values()
-        ring = {k: base64.b64decode(v.get_secret_value(), validate=True)
-                for k, v in settings.nik_encryption_keys.items()}
-        assert ring and all(len(key) == 32 for key in ring.values())
-        assert settings.nik_active_key_id in ring
-        hash_key = base64.b64decode(settings.nik_hash_key.get_secret_value(), validate=True)
-        assert len(hash_key) >= 32
+        return settings
+
+    registry = settings_for(SERVICES[0])
+    issuer = issuer_from_settings(registry)
+    assert issuer is not None, "the registry must be able to sign access tokens"
+    actor = Actor(kind=ActorKind.MINISTRY, client_id="deploy-test", scopes=frozenset({"x:read"}))
+    token = issuer.issue(actor).access_token
+    for svc in SERVICES:
+        verifier = verifier_from_settings(settings_for(svc))
+        assert verifier is not None, f"{svc.name} cannot verify tokens"
+        assert verifier.verify(token).client_id == "deploy-test"
+
+    vault = NikVault.from_settings(registry)
+    nik = "3273010101900001"
+    assert vault.decrypt(vault.encrypt(nik)) == nik
+    assert len(vault.lookup_hash(nik)) >= 32
 
 
 def test_generated_kubernetes_secret_folders_match_the_deployments(tmp_path: Path) -> None:
@@ -539,9 +581,7 @@ def parse_dockerfile(path: Path) -> list[Instruction]:
 
 
 def dockerfiles() -> list[Path]:
-    paths = {
-        REPO / s["build"]["dockerfile"] for s in compose_services().values() if "build" in s
-    }
+    paths = {REPO / s["build"]["dockerfile"] for s in compose_services().values() if "build" in s}
     assert paths
     return sorted(paths)
 
@@ -618,14 +658,15 @@ def test_dockerfile(dockerfile: Path) -> None:
     assert f":{SERVICE_PORT}/" in health[0]
 
     entrypoint = json.loads(next(i.args for i in runtime if i.op == "ENTRYPOINT"))
-    assert "exec python -m \"$SERVICE_PACKAGE\"" in " ".join(entrypoint)
+    assert 'exec python -m "$SERVICE_PACKAGE"' in " ".join(entrypoint)
     assert any(i.op == "ENV" and "SERVICE_PACKAGE=${PACKAGE}" in i.args for i in runtime)
     cmd = json.loads(next(i.args for i in runtime if i.op == "CMD"))
     assert cmd[0] == "serve" and str(SERVICE_PORT) in cmd
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_context() -> None:
-    entries = set((REPO / ".dockerignore").read_text().split())
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    entries = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", "**/.env", "**/*.pem"} <= entries
     for needed in ("shared", "services", "uv.lock", "pyproject.toml"):
         assert needed not in entries
@@ -636,11 +677,23 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_context() -> None
 # ================================================================================================
 
 CLUSTER_SCOPED = {
-    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-    "PriorityClass", "StorageClass", "PersistentVolume", "IngressClass",
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PriorityClass",
+    "StorageClass",
+    "PersistentVolume",
+    "IngressClass",
 }
 WALKER_KEYS = {
-    "apiVersion", "kind", "resources", "patches", "namespace", "images", "configMapGenerator",
+    "apiVersion",
+    "kind",
+    "resources",
+    "patches",
+    "namespace",
+    "images",
+    "configMapGenerator",
 }
 TARGETS = ("base", "overlays/dev", "overlays/prod")
 
@@ -672,9 +725,10 @@ def matches_target(resource: dict[str, Any], target: dict[str, Any]) -> bool:
         return False
     if "group" in target and api_group(resource) != target["group"]:
         return False
-    if "version" in target and resource.get("apiVersion", "").rsplit("/", 1)[-1] != target[
-        "version"
-    ]:
+    if (
+        "version" in target
+        and resource.get("apiVersion", "").rsplit("/", 1)[-1] != target["version"]
+    ):
         return False
     if "name" in target and not re.fullmatch(target["name"], meta.get("name", "")):
         return False
@@ -780,13 +834,18 @@ def walk_kustomization(directory: Path) -> list[dict[str, Any]]:
     for generator in spec.get("configMapGenerator", []):
         data = dict(lit.split("=", 1) for lit in generator.get("literals", []))
         behavior = generator.get("behavior", "create")
-        existing = [r for r in resources
-                    if r["kind"] == "ConfigMap" and r["metadata"]["name"] == generator["name"]]
+        existing = [
+            r
+            for r in resources
+            if r["kind"] == "ConfigMap" and r["metadata"]["name"] == generator["name"]
+        ]
         if behavior == "create":
             assert not existing, f"{generator['name']} generated twice"
             config_map: dict[str, Any] = {
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": generator["name"]}, "data": data,
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": generator["name"]},
+                "data": data,
             }
             labels = (generator.get("options") or {}).get("labels")
             if labels:
@@ -800,8 +859,9 @@ def walk_kustomization(directory: Path) -> list[dict[str, Any]]:
                 existing[0]["data"] = data
 
     for patch in spec.get("patches", []):
-        body = yaml.safe_load((directory / patch["path"]).read_text()
-                              if "path" in patch else patch["patch"])
+        body = yaml.safe_load(
+            (directory / patch["path"]).read_text() if "path" in patch else patch["patch"]
+        )
         target = patch.get("target")
         if isinstance(body, list):
             assert target, f"JSON patch {patch} needs a target"
@@ -832,8 +892,8 @@ def walk_kustomization(directory: Path) -> list[dict[str, Any]]:
             name = image.get("newName", name)
             tag = image.get("newTag", tag)
             digest = image.get("digest", digest)
-            container["image"] = name + (f":{tag}" if tag and not digest else "") + (
-                f"@{digest}" if digest else ""
+            container["image"] = (
+                name + (f":{tag}" if tag and not digest else "") + (f"@{digest}" if digest else "")
             )
     return resources
 
@@ -954,8 +1014,9 @@ def test_every_yaml_file_is_used_by_a_kustomization() -> None:
     for kustomization in K8S_DIR.rglob("kustomization.yaml"):
         used.add(kustomization.resolve())
         spec = yaml.safe_load(kustomization.read_text())
-        for entry in spec.get("resources", []) + [p["path"] for p in spec.get("patches", [])
-                                                   if "path" in p]:
+        for entry in spec.get("resources", []) + [
+            p["path"] for p in spec.get("patches", []) if "path" in p
+        ]:
             used.add((kustomization.parent / entry).resolve())
     orphans = [p for p in K8S_DIR.rglob("*.yaml") if p.resolve() not in used]
     assert not orphans, f"not referenced by any kustomization: {orphans}"
@@ -969,6 +1030,28 @@ def test_walker_renders_exactly_what_kustomize_renders(target: str) -> None:
     assert [identity(r) for r in ours] == [identity(r) for r in theirs]
     for mine, real in zip(ours, theirs, strict=True):
         assert mine == real, f"walker differs from kustomize for {identity(real)}"
+
+
+# Kubernetes version the schemas are checked against (the oldest one we support).
+SCHEMA_KUBERNETES_VERSION = "1.32.0"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_builtin_resources_validate_against_kubernetes_schemas(target: str) -> None:
+    """Strict OpenAPI-schema validation (typos, wrong types) of every built-in kind, offline,
+    when the `kubernetes-validate` package (it bundles the schemas) is installed. Strimzi and
+    CloudNativePG resources have no bundled schema; the checks below cover their essentials."""
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    checked = 0
+    for resource in render(RENDERERS[-1], target):
+        if not is_builtin(resource):
+            continue
+        try:
+            kubernetes_validate.validate(resource, SCHEMA_KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            pytest.fail(f"{identity(resource)}: {e}")
+        checked += 1
+    assert checked
 
 
 def test_resources_are_unique_named_and_namespaced(rendered: list[dict[str, Any]]) -> None:
@@ -1044,8 +1127,11 @@ def test_deployment_is_well_formed(rendered: list[dict[str, Any]], svc: Svc) -> 
     assert migrate["image"] == main["image"], "migrations come from the same image"
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
     assert ports == {"http": SERVICE_PORT}
-    for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"),
-                        ("readinessProbe", "/readyz")):
+    for probe, path in (
+        ("startupProbe", "/healthz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ):
         http = main[probe]["httpGet"]
         assert http["path"] == path, f"{svc.name}: {probe}"
         assert ports.get(http["port"], http["port"]) == SERVICE_PORT
@@ -1098,15 +1184,20 @@ def test_service_pdb_hpa_select_the_deployment(rendered: list[dict[str, Any]], s
     labels = deployments[svc.name]["spec"]["template"]["metadata"]["labels"]
 
     def selecting(kind: str, selector_of: Any) -> list[dict[str, Any]]:
-        return [r for r in of_kind(rendered, kind)
-                if selector_of(r) and selector_matches(selector_of(r), labels)]
+        return [
+            r
+            for r in of_kind(rendered, kind)
+            if selector_of(r) and selector_matches(selector_of(r), labels)
+        ]
 
     (service,) = selecting("Service", lambda s: {"matchLabels": s["spec"].get("selector")})
     assert service["metadata"]["name"] == svc.name
     for other in deployments.values():  # selects this Deployment's pods only
         if other["metadata"]["name"] != svc.name:
-            assert not selector_matches({"matchLabels": service["spec"]["selector"]},
-                                        other["spec"]["template"]["metadata"]["labels"])
+            assert not selector_matches(
+                {"matchLabels": service["spec"]["selector"]},
+                other["spec"]["template"]["metadata"]["labels"],
+            )
     main = pod_spec(deployments[svc.name])["containers"][0]
     port_names = {p["name"] for p in main["ports"]} | {p["containerPort"] for p in main["ports"]}
     assert all(p["targetPort"] in port_names for p in service["spec"]["ports"])
@@ -1115,8 +1206,11 @@ def test_service_pdb_hpa_select_the_deployment(rendered: list[dict[str, Any]], s
     assert pdb["spec"]["selector"]["matchLabels"]
     assert ("maxUnavailable" in pdb["spec"]) != ("minAvailable" in pdb["spec"])
 
-    hpas = [h for h in of_kind(rendered, "HorizontalPodAutoscaler")
-            if h["spec"]["scaleTargetRef"]["name"] == svc.name]
+    hpas = [
+        h
+        for h in of_kind(rendered, "HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]["name"] == svc.name
+    ]
     assert len(hpas) == 1
     ref = hpas[0]["spec"]["scaleTargetRef"]
     assert ref["kind"] == "Deployment" and ref["apiVersion"] == "apps/v1"
@@ -1134,25 +1228,49 @@ def platform_pod_labels(rendered: list[dict[str, Any]]) -> list[dict[str, str]]:
     labels = []
     kafka = kafka_cluster_name(rendered)
     for pool in of_kind(rendered, "KafkaNodePool"):
-        labels.append({"strimzi.io/cluster": kafka, "strimzi.io/kind": "Kafka",
-                       "strimzi.io/pool-name": pool["metadata"]["name"],
-                       **{f"strimzi.io/{role}-role": "true" for role in pool["spec"]["roles"]}})
-    labels.append({"strimzi.io/cluster": kafka, "strimzi.io/kind": "Kafka",
-                   "strimzi.io/name": f"{kafka}-entity-operator"})
+        labels.append(
+            {
+                "strimzi.io/cluster": kafka,
+                "strimzi.io/kind": "Kafka",
+                "strimzi.io/pool-name": pool["metadata"]["name"],
+                **{f"strimzi.io/{role}-role": "true" for role in pool["spec"]["roles"]},
+            }
+        )
+    labels.append(
+        {
+            "strimzi.io/cluster": kafka,
+            "strimzi.io/kind": "Kafka",
+            "strimzi.io/name": f"{kafka}-entity-operator",
+        }
+    )
     for cluster in of_kind(rendered, "Cluster"):
-        labels.append({"cnpg.io/cluster": cluster["metadata"]["name"], "cnpg.io/podRole": "instance"})
+        labels.append(
+            {"cnpg.io/cluster": cluster["metadata"]["name"], "cnpg.io/podRole": "instance"}
+        )
     return labels
 
 
 def test_network_policies(rendered: list[dict[str, Any]]) -> None:
     policies = by_name(rendered, "NetworkPolicy")
-    deny = [p for p in policies.values()
-            if p["spec"]["podSelector"] == {} and set(p["spec"]["policyTypes"]) ==
-            {"Ingress", "Egress"} and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    deny = [
+        p
+        for p in policies.values()
+        if p["spec"]["podSelector"] == {}
+        and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
     assert deny, "no default-deny policy"
-    dns = [p for p in policies.values() if p["spec"]["podSelector"] == {}
-           and any(port.get("port") == 53 for rule in p["spec"].get("egress", [])
-                   for port in rule.get("ports", []))]
+    dns = [
+        p
+        for p in policies.values()
+        if p["spec"]["podSelector"] == {}
+        and any(
+            port.get("port") == 53
+            for rule in p["spec"].get("egress", [])
+            for port in rule.get("ports", [])
+        )
+    ]
     assert dns, "pods need DNS egress"
 
     pods = [d["spec"]["template"]["metadata"]["labels"] for d in of_kind(rendered, "Deployment")]
@@ -1167,16 +1285,21 @@ def test_network_policies(rendered: list[dict[str, Any]]) -> None:
             for rule in policy["spec"].get(direction, []):
                 for peer in rule.get(peer_key, []):
                     if "podSelector" in peer and "namespaceSelector" not in peer:
-                        assert any(selector_matches(peer["podSelector"], labels)
-                                   for labels in pods), f"{name}: {direction} peer selects nothing"
+                        assert any(
+                            selector_matches(peer["podSelector"], labels) for labels in pods
+                        ), f"{name}: {direction} peer selects nothing"
 
 
 @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
 def test_service_network_policy(rendered: list[dict[str, Any]], svc: Svc) -> None:
     labels = by_name(rendered, "Deployment")[svc.name]["spec"]["template"]["metadata"]["labels"]
-    own = [p for p in of_kind(rendered, "NetworkPolicy")
-           if p["spec"]["podSelector"] and selector_matches(p["spec"]["podSelector"], labels)
-           and p["spec"].get("ingress")]
+    own = [
+        p
+        for p in of_kind(rendered, "NetworkPolicy")
+        if p["spec"]["podSelector"]
+        and selector_matches(p["spec"]["podSelector"], labels)
+        and p["spec"].get("ingress")
+    ]
     assert len(own) == 1, f"{svc.name}: expected one ingress policy, got {len(own)}"
     spec = own[0]["spec"]
     ingress_ports = {p["port"] for rule in spec["ingress"] for p in rule.get("ports", [])}
@@ -1186,9 +1309,13 @@ def test_service_network_policy(rendered: list[dict[str, Any]], svc: Svc) -> Non
         assert all("namespaceSelector" in peer for peer in rule["from"])
 
     def egress_ports_to(pod_labels: dict[str, str]) -> set[int]:
-        return {p["port"] for rule in spec["egress"] for peer in rule.get("to", [])
-                if "podSelector" in peer and selector_matches(peer["podSelector"], pod_labels)
-                for p in rule.get("ports", [])}
+        return {
+            p["port"]
+            for rule in spec["egress"]
+            for peer in rule.get("to", [])
+            if "podSelector" in peer and selector_matches(peer["podSelector"], pod_labels)
+            for p in rule.get("ports", [])
+        }
 
     platform = platform_pod_labels(rendered)
     brokers = [pl for pl in platform if pl.get("strimzi.io/broker-role") == "true"]
@@ -1199,15 +1326,22 @@ def test_service_network_policy(rendered: list[dict[str, Any]], svc: Svc) -> Non
         assert ports == expected, f"{svc.name} -> {cluster['metadata']['name']}"
 
     # And each database admits its own service only.
-    db_policies = [p for p in of_kind(rendered, "NetworkPolicy")
-                   if selector_matches(p["spec"]["podSelector"], {"cnpg.io/cluster": svc.db_cluster})
-                   and p["spec"]["podSelector"]]
-    admitted = {d["metadata"]["name"] for d in of_kind(rendered, "Deployment")
-                for p in db_policies for rule in p["spec"].get("ingress", [])
-                for peer in rule.get("from", [])
-                if "podSelector" in peer and "namespaceSelector" not in peer
-                and selector_matches(peer["podSelector"],
-                                     d["spec"]["template"]["metadata"]["labels"])}
+    db_policies = [
+        p
+        for p in of_kind(rendered, "NetworkPolicy")
+        if selector_matches(p["spec"]["podSelector"], {"cnpg.io/cluster": svc.db_cluster})
+        and p["spec"]["podSelector"]
+    ]
+    admitted = {
+        d["metadata"]["name"]
+        for d in of_kind(rendered, "Deployment")
+        for p in db_policies
+        for rule in p["spec"].get("ingress", [])
+        for peer in rule.get("from", [])
+        if "podSelector" in peer
+        and "namespaceSelector" not in peer
+        and selector_matches(peer["podSelector"], d["spec"]["template"]["metadata"]["labels"])
+    }
     assert admitted == {svc.name}
 
 
@@ -1223,8 +1357,11 @@ def test_strimzi_kafka_and_topics(rendered: list[dict[str, Any]]) -> None:
     assert any(lst["port"] == 9092 for lst in listeners.values())
     config = kafka["spec"]["kafka"]["config"]
     assert config["auto.create.topics.enable"] is False
-    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                "default.replication.factor"):
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "default.replication.factor",
+    ):
         assert config[key] <= brokers, key
     assert config["min.insync.replicas"] <= config["default.replication.factor"]
 
@@ -1277,17 +1414,14 @@ def test_overlays_differ_where_they_should() -> None:
 
 def test_deployment_doc_covers_running_and_the_secrets() -> None:
     text = DOCS.read_text()
-    for needle in ("kubectl apply -k deploy/k8s/overlays/dev",
-                   "docker compose --env-file deploy/compose/.env",
-                   "deploy/generate_secrets.py", "tests/test_deploy_files.py"):
+    for needle in (
+        "kubectl apply -k deploy/k8s/overlays/dev",
+        "docker compose --env-file deploy/compose/.env",
+        "deploy/generate_secrets.py",
+        "tests/test_deploy_files.py",
+    ):
         assert needle in text, needle
     for svc in SERVICES:
         assert svc.secret_name in text
         for key in secret_keys_of(svc):
             assert key in text, f"docs/deployment.md does not document {key}"
-
-
-def test_key_id_is_the_rfc_7638_thumbprint() -> None:
-    """Known answer from RFC 8037, appendix A.3 (the Ed25519 key's JWK thumbprint)."""
-    x = base64.urlsafe_b64decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
-    assert secrets_generator().jwk_thumbprint(x) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"

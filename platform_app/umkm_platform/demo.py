@@ -4,6 +4,7 @@ synthetic UMKM. Loaded on first start; a load cut short resumes where it stopped
 from __future__ import annotations
 
 import json
+from datetime import date
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ DEMO_CLIENTS: tuple[tuple[str, str, str | None, str | None, list[str]], ...] = (
 )
 DEMO_REGIONS = ("32", "31", "35", "51")  # Jawa Barat, DKI Jakarta, Jawa Timur, Bali
 SEED = 2026
+AS_OF = date(2026, 11, 1)  # pinned so a resumed load continues the same sequence
 BATCH = 250
 
 
@@ -73,11 +75,11 @@ async def load_umkm(app: FastAPI, progress_path: Path, total: int) -> int:
     index = 0
     for region_no, region in enumerate(DEMO_REGIONS):
         count = per_region if region_no < len(DEMO_REGIONS) - 1 else total - per_region * region_no
-        for record in generate(count, seed=SEED + region_no, within=region):
+        for record in generate(count, seed=SEED + region_no, within=region, as_of=AS_OF):
             index += 1
             if index <= done:
                 continue
-            batch.append(UmkmCreate.model_validate(record.as_create_body() if hasattr(record, "as_create_body") else record))
+            batch.append(UmkmCreate.model_validate(record.registry_json()))
             if len(batch) == BATCH or index == total:
                 async with ctx.db.transaction() as session:
                     service = ctx.service(session, actor)

@@ -10,6 +10,8 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from umkm_shared.messaging.bus import (
     BusMessage,
@@ -20,7 +22,7 @@ from umkm_shared.messaging.bus import (
     is_transient,
 )
 from umkm_shared.messaging.inprocess import InProcessBus
-from umkm_shared.messaging.kafka import KafkaBus, ensure_topics
+from umkm_shared.messaging.kafka import KafkaBus, ensure_topics, murmur2, partition_for
 
 FAST = {"initial_backoff": 0.01, "max_backoff": 0.05}
 
@@ -92,6 +94,8 @@ async def test_delivery_in_order_per_key_and_exactly_once_without_failures(bus: 
     received = collector.seen[0]
     assert received.topic == topic and received.partition is not None
     assert received.offset is not None and ("h", b"1") in received.headers
+    if isinstance(bus, KafkaBus):  # same partition as aiokafka's (and Java's) partitioner
+        assert all(m.partition == partition_for(m.key, [0, 1, 2]) for m in collector.seen)
 
 
 async def test_failing_handler_is_retried_until_it_succeeds(bus: EventBus) -> None:
@@ -204,6 +208,18 @@ async def test_stop_during_retries_commits_nothing_and_the_message_comes_back(
 
 async def test_ping(bus: EventBus) -> None:
     assert await bus.ping() is True
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=80))
+def test_murmur2_and_partitioning_match_aiokafka(key: bytes) -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+    from aiokafka.partitioner import murmur2 as aiokafka_murmur2
+
+    assert murmur2(key) == aiokafka_murmur2(key)
+    for count in (1, 3, 7, 12):
+        parts = list(range(count))
+        assert partition_for(key, parts) == DefaultPartitioner()(key, parts, parts)
 
 
 def test_transient_classification() -> None:

@@ -200,6 +200,8 @@ async def test_relay_publishes_committed_rows_with_ce_headers_and_marks_them(env
     for event in events:
         message, received = decoded[event.id.encode()]
         assert received == event  # id, source, type, time, subject, data all survive
+        # Byte for byte the headers `to_kafka` writes (the relay builds them from SQL values).
+        assert message.headers == to_kafka(event, env.topic, event.subject).headers
         assert message.key == event.subject.encode()  # type: ignore[union-attr]
         assert message.header("ce_specversion") == b"1.0"
         assert message.header("content-type") == b"application/json"
@@ -284,6 +286,54 @@ async def test_enqueue_many_copies_in_order_and_relay_drains_in_batches(env: Env
 
     async with env.db.transaction() as session:
         assert await purge_published(session, env.tables, older_than=timedelta(0)) == 250
+
+
+async def test_drain_pipelines_batches_in_order_and_survives_a_failed_publish(env: Env) -> None:
+    keys = [uuid.uuid4() for _ in range(3)]
+    async with env.db.transaction() as session:
+        await env.outbox().enqueue_many(session, [env.event(i, key=keys[i % 3]) for i in range(230)])
+
+    real_publish = env.bus.publish
+    calls = 0
+
+    async def third_call_fails(messages: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise ConnectionError("broker went away")
+        await real_publish(messages)
+
+    env.bus.publish = third_call_fails  # type: ignore[method-assign]
+    relay = env.relay(batch_size=50)
+    with pytest.raises(ConnectionError):
+        await relay.drain()
+    outbox = env.tables.outbox
+    pending = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+    assert await env.scalar(pending) == 130  # two batches went out and were marked
+    failed = select(func.count()).select_from(outbox).where(outbox.c.last_error.is_not(None))
+    assert await env.scalar(failed) == 50  # the failed batch's attempt is recorded
+
+    assert await relay.drain() == 130
+    assert await env.scalar(pending) == 0
+    messages = await env.topic_messages()
+    numbers = [from_kafka(m.headers, m.value).data["n"] for m in messages]
+    assert sorted(numbers) == list(range(230))  # none lost, none doubled
+    by_key: dict[bytes, list[int]] = {}
+    for m in sorted(messages, key=lambda m: (m.partition or 0, m.offset or 0)):
+        by_key.setdefault(m.key or b"", []).append(from_kafka(m.headers, m.value).data["n"])
+    assert all(ns == sorted(ns) for ns in by_key.values())
+
+
+async def test_enqueue_many_as_first_statement_of_a_rolled_back_transaction_leaves_nothing(
+    env: Env,
+) -> None:
+    with pytest.raises(RuntimeError, match="abort"):
+        async with env.db.transaction() as session:
+            await env.outbox().enqueue_many(session, [env.event(i) for i in range(5)])
+            raise RuntimeError("abort")
+    outbox = env.tables.outbox
+    assert await env.scalar(select(func.count()).select_from(outbox)) == 0
+    assert await env.relay().publish_pending() == 0
 
 
 async def test_relay_loop_wakes_on_notify_and_a_second_replica_stands_by(env: Env) -> None:

@@ -55,7 +55,7 @@ def new_umkm(**over: Any) -> dict[str, Any]:
         "business_name": "KERIPIK TEMPE BU SRI",
         "owner_name": "SRI WAHYUNI",
         "owner_nik": valid_nik(day=57),  # a woman born 17 Aug 1985
-        "kbli": {"version": "2020", "code": "10792"},
+        "kbli": {"version": "2020", "code": "10794"},
         "village_code": BANDUNG_VILLAGE,
         "address": "Jl. Sukajadi No. 12 RT 03/RW 05",
         "capital_idr": 50_000_000,

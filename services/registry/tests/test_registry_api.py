@@ -309,3 +309,57 @@ async def test_token_endpoint_issues_tokens_for_stored_clients(client, app: Fast
     assert created.status_code == 201
     wrong = await client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "nope"})
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+
+
+async def test_change_feed_is_ordered_resumable_and_region_scoped(client, app, dinas):
+    jabar = mint(app, "dinas", wilayah="32")
+    # start from the end of the feed so far
+    since = None
+    while True:
+        page = (await client.get("/v1/changes", params={"limit": 1000} | ({"since": since} if since else {}), headers=dinas)).json()
+        since = page["next_since"]
+        if not page["items"]:
+            break
+    a = (await register(client, dinas)).json()
+    b = (await register(client, dinas)).json()
+    await client.patch(f"/v1/umkm/{a['id']}", json={"workforce": 7}, headers=dinas | {"If-Match": '"1"'})
+    await client.post(f"/v1/umkm/{b['id']}/deactivate", json={"reason": "Tutup"}, headers=dinas)
+    jakarta = mint(app, "dinas", wilayah="31")
+    await register(client, jakarta, village_code=JAKARTA_VILLAGE)
+
+    first = (await client.get("/v1/changes", params={"since": since, "limit": 2}, headers=dinas)).json()
+    rest = (await client.get("/v1/changes", params={"since": first["next_since"]}, headers=dinas)).json()
+    seen = [(i["umkm_id"], i["change"]) for i in first["items"] + rest["items"]]
+    assert seen == [(a["id"], "registered"), (b["id"], "registered"), (a["id"], "updated"), (b["id"], "deactivated")]
+    assert rest["items"][-1]["umkm"]["status"] == "inactive"
+    # nothing new: the cursor stays put
+    again = (await client.get("/v1/changes", params={"since": rest["next_since"]}, headers=dinas)).json()
+    assert again["items"] == [] and again["next_since"] == rest["next_since"]
+    # the province's Dinas sees them too; Kota Bandung's Dinas may not read Jakarta's or the province's feed
+    assert (await client.get("/v1/changes", params={"since": since}, headers=jabar)).status_code == 200
+    assert (await client.get("/v1/changes", params={"wilayah": "31"}, headers=dinas)).status_code == 403
+    assert (await client.get("/v1/changes", params={"wilayah": "32"}, headers=dinas)).status_code == 403
+    assert (await client.get("/v1/changes", params={"since": "bogus"}, headers=dinas)).status_code == 422
+
+
+async def test_change_feed_never_skips_a_slow_transaction(client, dinas, runtime):
+    """A transaction that took its seq early but commits late must still be served."""
+    from umkm_registry.models import UmkmChange
+
+    since = None
+    while True:
+        page = (await client.get("/v1/changes", params={"limit": 1000} | ({"since": since} if since else {}), headers=dinas)).json()
+        since = page["next_since"]
+        if not page["items"]:
+            break
+    a = (await register(client, dinas)).json()
+    async with runtime.db.transaction() as slow:
+        slow.add(UmkmChange(umkm_id=uuid.UUID(a["id"]), province_code="32", regency_code="32.73", change="updated", version=1))
+        await slow.flush()  # seq taken now, commit later
+        b = (await register(client, dinas)).json()
+        page = (await client.get("/v1/changes", params={"since": since}, headers=dinas)).json()
+        # b committed after the slow transaction began: held back until it ends
+        assert [i["umkm_id"] for i in page["items"]] == [a["id"]]
+        since = page["next_since"]
+    page = (await client.get("/v1/changes", params={"since": since}, headers=dinas)).json()
+    assert sorted((i["umkm_id"], i["change"]) for i in page["items"]) == sorted([(a["id"], "updated"), (b["id"], "registered")])

@@ -20,7 +20,10 @@ from umkm_shared.web import problem_responses
 from .context import RegistryContext
 from .models import Umkm
 from .repository import SearchFilters
+from .repository import ChangeRepository
 from .schemas import (
+    ChangeFeed,
+    ChangeOut,
     Counts,
     CountRow,
     Deactivate,
@@ -319,6 +322,44 @@ async def owner_nik(
     async with ctx.db.transaction() as session:
         nik = await ctx.service(session, actor).reveal_nik(umkm_id, purpose)
     return OwnerNikOut(umkm_id=umkm_id, owner_nik=nik)
+
+
+@router.get("/changes", response_model=ChangeFeed, tags=["change feed"], responses=problem_responses(401, 403, 422))
+async def changes(
+    actor: Reader,
+    ctx: Ctx,
+    since: Annotated[str | None, Query(description="next_since of your previous read; omit to start")] = None,
+    wilayah: Annotated[str | None, Query(description="Province or kab/kota; default: your wilayah")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> ChangeFeed:
+    """Every registration, update, deactivation and merge in a region, in commit order.
+
+    Poll with the `next_since` of the previous answer to stay in sync: no change is skipped
+    or repeated, also across restarts of either side. Each item carries the record as it is now.
+    """
+    after = decode_cursor(since)
+    if after is None:
+        after = (0, 0)
+    elif not (isinstance(after, list) and len(after) == 2 and all(isinstance(x, int) for x in after)):
+        raise invalid("query.since", "Invalid cursor; use next_since from a previous read.")
+    region = _wilayah_query(wilayah)
+    async with ctx.db.transaction() as session:
+        region = ctx.service(session, actor).feed_wilayah(region)
+        rows = await ChangeRepository(session).read(region, (after[0], after[1]), limit)
+    items = [
+        ChangeOut(
+            seq=c.seq,
+            change=c.change,  # type: ignore[arg-type]
+            umkm_id=c.umkm_id,
+            version=c.version,
+            changed_at=c.changed_at,
+            merged_into=c.merged_into,
+            umkm=to_out(row) if row is not None else None,
+        )
+        for c, row in rows
+    ]
+    last = (rows[-1][0].txid, rows[-1][0].seq) if rows else tuple(after)
+    return ChangeFeed(items=items, next_since=encode_cursor(list(last)))
 
 
 async def client_store(ctx: Ctx):  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -99,6 +100,32 @@ class Umkm(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deactivation_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class UmkmChange(Base):
+    """The region-scoped change feed for Dinas systems: one row per change of an UMKM.
+
+    `txid` (the writing transaction's id) makes the feed gap-free: only rows of transactions
+    older than every running one are served, ordered by (txid, seq), so a slow transaction can
+    never commit a row behind a cursor that a reader already passed.
+    """
+
+    __tablename__ = "umkm_changes"
+    __table_args__ = (
+        Index("ix_umkm_changes_feed", "txid", "seq"),
+        Index("ix_umkm_changes_province_feed", "province_code", "txid", "seq"),
+        Index("ix_umkm_changes_regency_feed", "regency_code", "txid", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=text("pg_current_xact_id()::text::bigint"))
+    umkm_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    province_code: Mapped[str] = mapped_column(String(2))
+    regency_code: Mapped[str] = mapped_column(String(5))
+    change: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    merged_into: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class UmkmNib(Base):

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import PiiAccessLog, ScaleHistory, Umkm, UmkmNib
+from .models import PiiAccessLog, ScaleHistory, Umkm, UmkmChange, UmkmNib
 
 
 def wilayah_condition(prefix: str) -> Any:
@@ -134,3 +134,43 @@ class UmkmRepository:
         if scope:
             stmt = stmt.where(wilayah_condition(scope))
         return list((await self.session.execute(stmt.order_by(Umkm.id))).scalars())
+
+
+# Rows of transactions older than every running one: a closed set that can no longer grow.
+_FINISHED = UmkmChange.txid < text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+
+
+class ChangeRepository:
+    """The change feed: written with every change, read by region with a (txid, seq) cursor."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, row: Umkm, change: str, merged_into: uuid.UUID | None = None) -> None:
+        self.session.add(
+            UmkmChange(
+                umkm_id=row.id,
+                province_code=row.province_code,
+                regency_code=row.regency_code,
+                change=change,
+                version=row.version,
+                merged_into=merged_into,
+            )
+        )
+
+    async def read(
+        self, wilayah: str | None, after: tuple[int, int], limit: int
+    ) -> list[tuple[UmkmChange, Umkm | None]]:
+        stmt = select(UmkmChange).where(_FINISHED, tuple_(UmkmChange.txid, UmkmChange.seq) > after)
+        if wilayah is not None and len(wilayah) == 2:
+            stmt = stmt.where(UmkmChange.province_code == wilayah)
+        elif wilayah is not None:
+            stmt = stmt.where(UmkmChange.regency_code == wilayah)
+        stmt = stmt.order_by(UmkmChange.txid, UmkmChange.seq).limit(limit)
+        changes = list((await self.session.execute(stmt)).scalars())
+        ids = {c.umkm_id for c in changes}
+        current = {}
+        if ids:
+            rows = await self.session.execute(select(Umkm).where(Umkm.id.in_(ids)))
+            current = {r.id: r for r in rows.scalars()}
+        return [(c, current.get(c.umkm_id)) for c in changes]

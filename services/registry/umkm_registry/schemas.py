@@ -210,3 +210,18 @@ class Counts(BaseModel):
     group_by: str
     total: int
     rows: list[CountRow]
+
+
+class ChangeOut(BaseModel):
+    seq: int
+    change: Literal["registered", "updated", "deactivated", "merged"]
+    umkm_id: uuid.UUID
+    version: int = Field(description="The record's version right after this change")
+    changed_at: datetime
+    merged_into: uuid.UUID | None = None
+    umkm: UmkmOut | None = Field(description="The record as it is now (null if it no longer exists)")
+
+
+class ChangeFeed(BaseModel):
+    items: list[ChangeOut]
+    next_since: str = Field(description="Pass as `since` next time; unchanged when nothing is new")

@@ -25,7 +25,7 @@ from umkm_shared.messaging.outbox import Outbox
 
 from . import domain
 from .models import PiiAccessLog, ScaleHistory, Umkm
-from .repository import SearchFilters, UmkmRepository
+from .repository import ChangeRepository, SearchFilters, UmkmRepository
 from .schemas import UmkmCreate, UmkmPatch
 
 
@@ -73,6 +73,7 @@ class RegistryService:
         self.vault = vault
         self.outbox = outbox
         self.repo = UmkmRepository(session)
+        self.changes = ChangeRepository(session)
 
     # --- access -----------------------------------------------------------------------------
 
@@ -127,6 +128,7 @@ class RegistryService:
                     extra={"field": "body.nib", "existing_id": str(holder)},
                 )
         await self.repo.add(row)
+        await self.changes.record(row, "registered")
         _, basis = domain.scale_of(row.capital_idr, row.annual_sales_idr)
         await self.repo.add_scale_change(
             ScaleHistory(
@@ -184,6 +186,7 @@ class RegistryService:
         changed_fields = sorted(k for k in changes if not k.startswith("owner_nik_") and k != "business_name_search")
         if any(k.startswith("owner_nik_") for k in changes):
             changed_fields.append("owner_nik")
+        await self.changes.record(row, "updated")
         await self.outbox.enqueue(
             self.session, UmkmUpdated(umkm=snapshot(row), changed_fields=changed_fields), subject=str(row.id)
         )
@@ -231,6 +234,7 @@ class RegistryService:
         await self.repo.update_versioned(
             row, row.version, {"status": "inactive", "deactivated_at": now, "deactivation_reason": reason}
         )
+        await self.changes.record(row, "deactivated")
         await self.outbox.enqueue(
             self.session,
             UmkmDeactivated(
@@ -256,6 +260,16 @@ class RegistryService:
         ):
             raise Forbidden(detail=f"wilayah {filters.wilayah} is outside your wilayah {self.scope}")
         return await self.repo.search(filters, scope=self.scope, after=after, limit=limit)
+
+    def feed_wilayah(self, wilayah: str | None) -> str | None:
+        """The region a change-feed read covers: the caller's own, or a part of it."""
+        if wilayah is None:
+            return self.scope
+        if wilayah.count(".") > 1:
+            raise invalid("query.wilayah", "the change feed is by province or kabupaten/kota", wilayah)
+        if self.scope and not (wilayah == self.scope or wilayah.startswith(self.scope + ".")):
+            raise Forbidden(detail=f"wilayah {wilayah} is outside your wilayah {self.scope}")
+        return wilayah
 
     async def scale_history(self, umkm_id: uuid.UUID) -> list[ScaleHistory]:
         await self._visible(umkm_id)

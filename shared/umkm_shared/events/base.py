@@ -23,7 +23,9 @@ payload module is all it takes; `umkm_shared.events` imports every payload modul
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, ValidationError
@@ -80,6 +82,7 @@ class EventPayload(BaseModel):
     version: ClassVar[int] = 1
     topic: ClassVar[str] = ""
     key_field: ClassVar[str] = ""
+    _key_getter: ClassVar[Callable[[Any], Any]]
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -93,6 +96,7 @@ class EventPayload(BaseModel):
         head = cls.key_field.split(".", 1)[0]
         if head not in cls.model_fields:
             raise TypeError(f"{cls.__qualname__}: key_field {cls.key_field!r} is not a field")
+        cls._key_getter = attrgetter(cls.key_field)  # handles dotted paths
         name = cls.type_name()
         existing = _REGISTRY.get(name)
         if existing is not None and (existing.__module__, existing.__qualname__) != (
@@ -112,10 +116,7 @@ class EventPayload(BaseModel):
 
     def message_key(self) -> str:
         """The Kafka message key: the value at `key_field` (the aggregate id) as a string."""
-        value: Any = self
-        for part in self.key_field.split("."):
-            value = getattr(value, part)
-        return str(value)
+        return str(type(self)._key_getter(self))
 
 
 def payload_class(type_name: str) -> type[EventPayload]:

@@ -67,8 +67,8 @@ class CloudEvent(BaseModel):
 
 
 def format_time(value: datetime) -> str:
-    """RFC 3339 in UTC with a `Z` suffix, as written to `ce_time`."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """RFC 3339 in UTC with microseconds and a `Z` suffix, as written to `ce_time`."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def kafka_headers(
@@ -76,19 +76,22 @@ def kafka_headers(
     id: str,
     source: str,
     type: str,
-    time: datetime,
+    time: datetime | str,
     subject: str | None = None,
     dataschema: str | None = None,
     traceparent: str | None = None,
     datacontenttype: str = JSON,
 ) -> list[tuple[str, bytes]]:
-    """The binary-mode headers of one event (shared by `to_kafka` and the outbox relay)."""
+    """The binary-mode headers of one event (shared by `to_kafka` and the outbox relay).
+
+    `time` may be given already formatted (the relay has PostgreSQL format it).
+    """
     headers = [
         ("ce_id", id.encode()),
         ("ce_source", source.encode()),
         ("ce_type", type.encode()),
         ("ce_specversion", b"1.0"),
-        ("ce_time", format_time(time).encode()),
+        ("ce_time", (time if isinstance(time, str) else format_time(time)).encode()),
     ]
     if subject is not None:
         headers.append(("ce_subject", subject.encode()))

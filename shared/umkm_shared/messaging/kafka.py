@@ -3,9 +3,9 @@
 aiokafka's defaults are at-most-once (auto-commit, `acks=1`); everything is set explicitly here.
 
 Producer: `enable_idempotence=True` (no duplicates or reordering from the producer's own retries),
-`acks="all"`, a little `linger_ms` and large batches. `publish` hands every message to the
-producer first (each `send` only appends to a batch) and then awaits all delivery futures, so a
-relay batch of 1000 events costs a few round trips, not 1000.
+`acks="all"`, a little `linger_ms` and large batches. `publish` packs the messages into one
+record batch per partition, submits them all and then awaits every delivery future, so a relay
+batch of 1000 events costs a few round trips and little Python, not 1000 `send_and_wait`s.
 
 Consumer (one `AIOKafkaConsumer` per subscription): `enable_auto_commit=False`,
 `auto_offset_reset="earliest"` (a new group reads the topic from its start, nothing is skipped),
@@ -29,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +49,14 @@ from aiokafka.errors import (
 
 from umkm_shared.messaging.bus import BusMessage, Handler, RetryPolicy, deliver, dlq_topic
 
-__all__ = ["KafkaBus", "KafkaSubscription", "PublishError", "ensure_topics"]
+__all__ = [
+    "KafkaBus",
+    "KafkaSubscription",
+    "PublishError",
+    "ensure_topics",
+    "murmur2",
+    "partition_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +120,40 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> No
             return
         await asyncio.sleep(0.05)
     log.warning("topics %s have no leader yet; producers will retry", topics)
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (Java client `Utils.murmur2`), as an unsigned 32-bit int.
+
+    Same results as `aiokafka.partitioner.murmur2` (tested), about twice as fast: the 4-byte
+    words are unpacked in one call instead of being assembled byte by byte.
+    """
+    m = 0x5BD1E995
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length // 4
+    for k in struct.unpack_from(f"<{words}I", data):
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        h = ((h * m) & 0xFFFFFFFF) ^ ((k * m) & 0xFFFFFFFF)
+    tail = words * 4
+    extra = length - tail
+    if extra >= 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h = ((h ^ data[tail]) * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def partition_for(key: bytes | None, partitions: list[int]) -> int:
+    """The partition aiokafka's (and Java's) default partitioner picks for `key`."""
+    if key is None:
+        return random.choice(partitions)
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
 class KafkaBus:
@@ -188,22 +231,46 @@ class KafkaBus:
         )
 
     async def publish(self, messages: Sequence[BusMessage]) -> None:
+        """Send all messages and wait for every acknowledgement.
+
+        Messages are packed into one record batch per partition (aiokafka's batch API) instead
+        of going through `send()` one by one, which costs ~20 µs of Python per message; keys
+        are hashed to partitions exactly like aiokafka's default partitioner (Java murmur2).
+        Batches of one partition are submitted in order, so per-key order is kept.
+        """
         if self._producer is None:
             raise RuntimeError("KafkaBus.start() was not called")
         producer = self._producer
+        partitions: dict[str, list[int]] = {}
+        builders: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
         try:
             for m in messages:
-                futures.append(
-                    await producer.send(m.topic, value=m.value, key=m.key, headers=m.headers)
-                )
+                parts = partitions.get(m.topic)
+                if parts is None:
+                    parts = partitions[m.topic] = sorted(await producer.partitions_for(m.topic))
+                partition = partition_for(m.key, parts)
+                builder = builders.get((m.topic, partition))
+                if builder is None:
+                    builder = builders[(m.topic, partition)] = producer.create_batch()
+                if builder.append(timestamp=None, key=m.key, value=m.value, headers=m.headers):
+                    continue
+                # Full: submit it and start the next batch of this partition.
+                builder.close()
+                futures.append(await producer.send_batch(builder, m.topic, partition=partition))
+                builder = builders[(m.topic, partition)] = producer.create_batch()
+                builder.append(timestamp=None, key=m.key, value=m.value, headers=m.headers)
+            for (topic, partition), builder in builders.items():
+                builder.close()
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
         finally:
             # Always collect what was handed over, so no delivery future is left unobserved.
             results = await asyncio.gather(*futures, return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise PublishError(
-                f"{len(errors)} of {len(messages)} messages were not acknowledged: {errors[0]!r}"
+                f"{len(errors)} of {len(futures)} batches ({len(messages)} messages) were not "
+                f"acknowledged: {errors[0]!r}"
             ) from errors[0]
 
     async def subscribe(

@@ -118,13 +118,15 @@ class Outbox:
             )
         if not records:
             return ids
+        # Through SQLAlchemy first: its asyncpg adapter opens the database transaction lazily,
+        # on the first statement it runs, and COPY on the raw connection must be inside it.
+        await session.execute(select(func.pg_notify(self.notify_channel, "")))
         conn = await session.connection()
         raw = await conn.get_raw_connection()
         table = self.tables.outbox
         await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
             table.name, records=records, columns=_COPY_COLUMNS, schema_name=table.schema
         )
-        await session.execute(select(func.pg_notify(self.notify_channel, "")))
         return ids
 
 

@@ -1,10 +1,11 @@
 """Outbox relay: publishes committed outbox rows to the bus and marks them sent.
 
-One pass (`publish_pending`) in one transaction: select the oldest unpublished rows
-(`ORDER BY id ... FOR UPDATE SKIP LOCKED LIMIT batch_size`), publish them and wait until the bus
-acknowledged every one (Kafka: idempotent producer, `acks=all`), mark them `published_at = now()`,
-commit. If anything fails the transaction rolls back and the rows stay pending; the failure is
-counted in `attempts` / `last_error` and the pass is retried after a backoff.
+A batch, in one transaction: select the oldest unpublished rows (`ORDER BY id ... LIMIT
+batch_size FOR UPDATE SKIP LOCKED`), publish them and wait until the bus acknowledged every one
+(Kafka: idempotent producer, `acks=all`), mark them `published_at = now()`, commit. If anything
+fails the transaction rolls back and the rows stay pending; the failure is counted in `attempts`
+/ `last_error` and retried after a backoff. `publish_pending()` does one batch; `drain()` (what
+`run()` uses) pipelines batches, see its docstring.
 
 Delivery is at least once: a relay that dies after the bus acknowledged and before the commit
 publishes the same rows again when it (or another replica) restarts. Consumers deduplicate by
@@ -28,15 +29,16 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ARRAY, Text, Uuid, any_, bindparam, cast, func, select, update
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from umkm_shared.db import Database
-from umkm_shared.events.envelope import kafka_headers
 from umkm_shared.messaging import metrics
 from umkm_shared.messaging.bus import BusMessage, EventBus
 from umkm_shared.messaging.outbox import notify_channel_for
@@ -45,6 +47,18 @@ from umkm_shared.messaging.tables import MessagingTables
 __all__ = ["OutboxRelay"]
 
 log = logging.getLogger(__name__)
+
+_dialect = postgresql.dialect()
+_RFC3339 = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'  # the same form as envelope.format_time
+
+
+@dataclass
+class _Batch:
+    """Claimed rows: their open transaction (holding the row locks) and their messages."""
+
+    session: AsyncSession
+    ids: list[str]
+    messages: list[BusMessage]
 
 
 def _lock_key(channel: str) -> int:
@@ -84,80 +98,172 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-        o = tables.outbox
-        self._select = (
-            select(
-                o.c.id,
-                o.c.topic,
-                o.c.key,
-                o.c.type,
-                o.c.source,
-                o.c.subject,
-                o.c.time,
-                cast(o.c.data, Text).label("data"),  # JSON text as stored: no parse + dump
-                o.c.headers,
-            )
-            .where(o.c.published_at.is_(None))
-            .order_by(o.c.id)
-            .limit(bindparam("limit"))
-            .with_for_update(skip_locked=True)
+        # Plain SQL returning ready-to-send values: PostgreSQL formats the id and time and hands
+        # over the stored JSON as bytes, so the relay does no per-row parsing or formatting.
+        table = _dialect.identifier_preparer.format_table(tables.outbox)
+        # Walk the partial index in id order and stop after `limit` rows. Without this, a
+        # planner whose statistics predate a bulk import (the table looked empty) picks a bitmap
+        # scan and sorts every pending row, computing the row values for all of them, on every
+        # pass (measured: 60-70 ms instead of 6 ms per 1000 rows with only 10k pending).
+        # Also: the relay's commit need not wait for the WAL flush. A mark lost in a crash only
+        # means the batch is published again, which at-least-once delivery allows anyway (the
+        # outbox rows themselves were committed durably by the service).
+        self._plan = text(
+            "SELECT set_config('enable_seqscan', 'off', true),"
+            " set_config('enable_bitmapscan', 'off', true),"
+            " set_config('synchronous_commit', 'off', true)"
         )
-        ids = bindparam("ids", type_=ARRAY(Uuid(as_uuid=True)))
-        self._mark = (
-            update(o)
-            .where(o.c.id == any_(ids))
-            .values(published_at=func.now(), attempts=o.c.attempts + 1, last_error=None)
+        self._select = text(
+            f"""
+            SELECT id::text AS ce_id, topic, convert_to(key, 'UTF8') AS key, type, source,
+                   subject, to_char(time AT TIME ZONE 'UTC', '{_RFC3339}') AS ce_time,
+                   convert_to(data::text, 'UTF8') AS value, headers ->> 'traceparent' AS trace
+            FROM {table}
+            WHERE published_at IS NULL
+            ORDER BY id
+            LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+            """
         )
-        self._fail = (
-            update(o)
-            .where(o.c.id == any_(ids))
-            .values(attempts=o.c.attempts + 1, last_error=bindparam("error"))
+        self._mark = text(
+            f"""
+            UPDATE {table} SET published_at = now(), attempts = attempts + 1, last_error = NULL
+            WHERE id = ANY(CAST(:ids AS uuid[]))
+            """
+        )
+        self._fail = text(
+            f"""
+            UPDATE {table} SET attempts = attempts + 1, last_error = :error
+            WHERE id = ANY(CAST(:ids AS uuid[]))
+            """
         )
 
-    # -- one pass -------------------------------------------------------------------------------
+    # -- batches ------------------------------------------------------------------------------
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many were published and marked."""
-        ids: list[Any] = []
+        batch = await self._claim()
+        if batch is None:
+            return 0
         try:
-            async with self.db.transaction() as session:
-                rows = (await session.execute(self._select, {"limit": self.batch_size})).all()
-                if not rows:
-                    return 0
-                ids = [row.id for row in rows]
-                await self.bus.publish([self._message(row) for row in rows])
-                await self._mark_published(session, ids)
+            await self._send(batch)
+        except Exception as exc:
+            await self._record_failure(batch.ids, exc)
+            raise
+        return await self._finish(batch)
+
+    async def drain(self) -> int:
+        """Publish until nothing is pending (or `stop()`); returns how many were published.
+
+        Pipelined, with one batch on the bus at a time: the next batch is claimed (its own
+        transaction; `SKIP LOCKED` passes over the rows in flight) while the current one waits
+        for its acknowledgements, and the current one is marked while the next one is sent.
+        A batch is sent only after the previous one was acknowledged, so order is kept. If a
+        mark fails, that batch is published again later: the consumers' inbox drops the repeat
+        and they have already applied the first copies in order.
+        """
+        total = 0
+        claim: asyncio.Task[_Batch | None] | None = asyncio.create_task(self._claim())
+        marking: asyncio.Task[int] | None = None
+        failed: tuple[_Batch, Exception] | None = None
+        try:
+            while claim is not None:
+                batch = await claim
+                claim = None
+                if batch is None:
+                    break
+                if not self._stopping.is_set():
+                    claim = asyncio.create_task(self._claim())
+                try:
+                    await self._send(batch)
+                except Exception as exc:
+                    failed = (batch, exc)
+                    raise
+                previous, marking = marking, asyncio.create_task(self._finish(batch))
+                if previous is not None:
+                    total += await previous
+            if marking is not None:
+                total += await marking
+        finally:
+            if claim is not None:
+                # Not cancelled: a claim takes milliseconds, and interrupting a query leaves
+                # its connection unusable. Its rows are released by the rollback below.
+                with contextlib.suppress(BaseException):
+                    leftover = await claim
+                    if leftover is not None:
+                        await leftover.session.close()  # rolls back: its rows stay pending
+            if marking is not None and not marking.done():
+                with contextlib.suppress(BaseException):
+                    await marking  # already published: let the mark finish
+            if failed is not None:
+                # Only now: the prefetched claim may have locked the failed batch's rows.
+                await self._record_failure(failed[0].ids, failed[1])
+        return total
+
+    async def _claim(self) -> _Batch | None:
+        """Open a transaction and lock the next pending rows (None if there are none)."""
+        session = self.db.sessionmaker()
+        try:
+            await session.begin()
+            await session.execute(self._plan)  # SET LOCAL: this transaction only
+            rows = (await session.execute(self._select, {"limit": self.batch_size})).all()
+        except BaseException:
+            await asyncio.shield(session.close())
+            raise
+        if not rows:
+            await session.close()
+            return None
+        return _Batch(session, [r.ce_id for r in rows], [self._message(r) for r in rows])
+
+    async def _send(self, batch: _Batch) -> None:
+        """Publish a claimed batch; on failure roll it back (the caller records the failure)."""
+        try:
+            await self.bus.publish(batch.messages)
+        except BaseException:
+            await asyncio.shield(batch.session.close())
+            raise
+
+    async def _finish(self, batch: _Batch) -> int:
+        """Mark a published batch sent and commit."""
+        try:
+            await self._mark_published(batch.session, batch.ids)
+            await batch.session.commit()
         except Exception as exc:
             metrics.OUTBOX_PUBLISH_FAILURES.labels(channel=self.notify_channel).inc()
-            if ids:
-                await self._record_failure(ids, exc)
+            log.warning("published %d events but could not mark them: %r", len(batch.ids), exc)
             raise
-        metrics.OUTBOX_PUBLISHED.labels(channel=self.notify_channel).inc(len(ids))
-        return len(ids)
+        finally:
+            await asyncio.shield(batch.session.close())
+        metrics.OUTBOX_PUBLISHED.labels(channel=self.notify_channel).inc(len(batch.ids))
+        return len(batch.ids)
 
     @staticmethod
     def _message(row: Any) -> BusMessage:
-        extra: dict[str, Any] = row.headers or {}
-        return BusMessage(
-            topic=row.topic,
-            key=row.key.encode() if row.key is not None else None,
-            value=row.data.encode(),
-            headers=kafka_headers(
-                id=str(row.id),
-                source=row.source,
-                type=row.type,
-                time=row.time,
-                subject=row.subject,
-                traceparent=extra.get("traceparent"),
-            ),
-        )
+        # The headers of `envelope.kafka_headers`, inlined: this runs once per event.
+        ce_id, topic, key, type_, source, subject, ce_time, value, trace = row
+        headers = [
+            ("ce_id", ce_id.encode()),
+            ("ce_source", source.encode()),
+            ("ce_type", type_.encode()),
+            ("ce_specversion", b"1.0"),
+            ("ce_time", ce_time.encode()),
+        ]
+        if subject is not None:
+            headers.append(("ce_subject", subject.encode()))
+        headers.append(("content-type", b"application/json"))
+        if trace:
+            headers.append(("traceparent", trace.encode()))
+        return BusMessage(topic, key, value, headers)
 
     async def _mark_published(self, session: AsyncSession, ids: list[Any]) -> None:
         await session.execute(self._mark, {"ids": ids})
 
     async def _record_failure(self, ids: list[Any], exc: BaseException) -> None:
+        metrics.OUTBOX_PUBLISH_FAILURES.labels(channel=self.notify_channel).inc()
         try:
             async with self.db.transaction() as session:
+                # Bookkeeping only: never wait long for rows another transaction holds.
+                await session.execute(text("SELECT set_config('lock_timeout', '2s', true)"))
                 await session.execute(
                     self._fail, {"ids": ids, "error": f"{type(exc).__name__}: {exc}"[:2000]}
                 )
@@ -230,14 +336,12 @@ class OutboxRelay:
                 raise ConnectionError("relay lock connection closed")
             self._wake.clear()
             try:
-                published = await self.publish_pending()
+                await self.drain()
                 failures = 0
             except Exception:
                 failures += 1
                 log.exception("outbox relay pass failed (%d in a row)", failures)
                 await self._sleep(min(30.0, self.error_backoff_seconds * 2 ** (failures - 1)))
-                continue
-            if published >= self.batch_size:
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_seconds)

@@ -80,6 +80,28 @@ def upgrade() -> None:
     op.execute("CREATE INDEX ix_umkm_name_trgm ON umkm USING gin (business_name_search gin_trgm_ops)")
 
     op.create_table(
+        "umkm_changes",
+        sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column(
+            "txid",
+            sa.BigInteger,
+            nullable=False,
+            server_default=sa.text("pg_current_xact_id()::text::bigint"),
+        ),
+        sa.Column("umkm_id", sa.Uuid, nullable=False),
+        sa.Column("province_code", sa.String(2), nullable=False),
+        sa.Column("regency_code", sa.String(5), nullable=False),
+        sa.Column("change", sa.String(20), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("merged_into", sa.Uuid),
+        sa.Column(
+            "changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
+    op.create_index("ix_umkm_changes_feed", "umkm_changes", ["txid", "seq"])
+    op.create_index("ix_umkm_changes_province_feed", "umkm_changes", ["province_code", "txid", "seq"])
+    op.create_index("ix_umkm_changes_regency_feed", "umkm_changes", ["regency_code", "txid", "seq"])
+    op.create_table(
         "umkm_nib",
         sa.Column("nib", sa.String(13), primary_key=True),
         sa.Column("umkm_id", sa.Uuid, nullable=False, unique=True),
@@ -122,4 +144,5 @@ def downgrade() -> None:
     op.drop_table("pii_access_log")
     op.drop_table("scale_history")
     op.drop_table("umkm_nib")
+    op.drop_table("umkm_changes")
     op.execute("DROP TABLE umkm")
