@@ -36,7 +36,7 @@ class Kbli(Strict):
     """A KBLI code with its version (KBLI 2020 today; KBLI 2025 is in transition)."""
 
     version: Literal["2020"] = "2020"
-    code: str = Field(examples=["10792"], description="2- to 5-digit KBLI code; 5 digits preferred")
+    code: str = Field(examples=["10794"], description="2- to 5-digit KBLI code; 5 digits preferred")
 
     @model_validator(mode="after")
     def _known(self) -> Kbli:

@@ -165,7 +165,7 @@ class KafkaBus:
         linger_ms: int = 5,
         max_batch_size: int = 512 * 1024,
         request_timeout_ms: int = 30_000,
-        max_poll_records: int = 500,
+        max_poll_records: int = 1000,
         commit_interval: float = 1.0,
         stop_timeout: float = 30.0,
         consumer_options: dict[str, Any] | None = None,
@@ -318,6 +318,8 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
         self._fetch_task: asyncio.Task[None] | None = None
         self._chunks: dict[TopicPartition, _Chunk] = {}
         self._commit_lock = asyncio.Lock()
+        self._commits: set[asyncio.Task[None]] = set()
+        self._committed: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.assigned: set[TopicPartition] = set()
 
@@ -350,6 +352,7 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
             with contextlib.suppress(asyncio.CancelledError):
                 await self._fetch_task
         await self._drain(list(self._chunks))
+        await self._flush_commits()
         if self._consumer is not None:
             await self._consumer.stop()
         self.bus._subscriptions.discard(self)
@@ -359,6 +362,9 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.assigned -= set(revoked)
         await self._drain([tp for tp in revoked if tp in self._chunks])
+        await self._flush_commits()  # while the partitions are still ours
+        for tp in revoked:
+            self._committed.pop(tp, None)  # a later owner may have committed lower offsets
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.assigned = set(assigned)
@@ -438,27 +444,44 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
                     break
                 done = record.offset + 1
                 if time.monotonic() - last_commit >= self.bus.commit_interval:
-                    await self._commit(consumer, tp, done)
+                    self._commit_soon(consumer, tp, done)
                     committed, last_commit = done, time.monotonic()
         except Exception:
             log.exception("unexpected failure processing %s for group %s", tp, self.group)
             await asyncio.sleep(1)  # then refetch from the first unfinished record
         finally:
-            if done is not None and done != committed:
-                await self._commit(consumer, tp, done)
             self._chunks.pop(tp, None)
-            if not stop.is_set() and not self._stopping.is_set():
+            leaving = stop.is_set() or self._stopping.is_set()
+            if not leaving:
                 with contextlib.suppress(IllegalStateError):
                     first_unfinished = done if done is not None else records[0].offset
                     if first_unfinished <= records[-1].offset:
                         # Ended early: fetch the unfinished records again rather than skip them.
                         consumer.seek(tp, first_unfinished)
                     consumer.resume(tp)
+            if done is not None and done != committed:
+                if leaving:  # revoke or stop: commit before the partition is let go
+                    await self._commit(consumer, tp, done)
+                else:  # the next chunk is fetched and handled meanwhile
+                    self._commit_soon(consumer, tp, done)
+
+    def _commit_soon(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        task = asyncio.create_task(self._commit(consumer, tp, offset))
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
+
+    async def _flush_commits(self) -> None:
+        if self._commits:
+            await asyncio.gather(*list(self._commits), return_exceptions=True)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
             async with self._commit_lock:
+                # Commits of one partition may be scheduled out of order: never go backwards.
+                if offset <= self._committed.get(tp, -1):
+                    return
                 await consumer.commit({tp: offset})
+                self._committed[tp] = offset
         except (CommitFailedError, IllegalStateError) as exc:
             # The partition moved to another member: it continues from the last committed
             # offset and the inbox skips what this member already applied.

@@ -1,0 +1,69 @@
+"""The registry's events reach a real Kafka broker with CloudEvents headers, through the
+outbox and relay, once per change."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from registry_support import BANDUNG, idem, mint, new_umkm, registry_settings
+
+from umkm_registry.app import MIGRATIONS, build
+from umkm_shared.db import upgrade
+from umkm_shared.ids import new_id
+
+
+async def test_registered_event_is_read_from_kafka_with_cloudevents_headers(
+    make_database: Any, kafka_bootstrap: str, keys: dict[str, Any]
+) -> None:
+    db_url = await make_database("registry_kafka")
+    await upgrade(db_url, MIGRATIONS)
+    app, _ = build(registry_settings(db_url, keys, kafka_bootstrap_servers=kafka_bootstrap))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client:
+            dinas = mint(app, "dinas", wilayah=BANDUNG)
+            r = await client.post("/v1/umkm", json=new_umkm(), headers=dinas | idem())
+            assert r.status_code == 201, r.text
+            umkm_id = r.json()["id"]
+            r = await client.patch(
+                f"/v1/umkm/{umkm_id}", json={"workforce": 8}, headers=dinas | {"If-Match": '"1"'}
+            )
+            assert r.status_code == 200
+
+        consumer = AIOKafkaConsumer(
+            "umkm.registry.v1",
+            bootstrap_servers=kafka_bootstrap,
+            group_id=f"test-{new_id().hex}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            mine: list[Any] = []
+            async with asyncio.timeout(30):
+                while len(mine) < 2:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for records in batch.values():
+                        mine += [m for m in records if m.key == umkm_id.encode()]
+        finally:
+            await consumer.stop()
+
+    headers = [dict(m.headers) for m in mine]
+    assert [h["ce_type"] for h in headers] == [
+        b"id.umkm.registry.umkm.registered.v1",
+        b"id.umkm.registry.umkm.updated.v1",
+    ]
+    for h in headers:
+        assert h["ce_specversion"] == b"1.0"
+        assert h["ce_source"] == b"/registry"
+        assert h["ce_subject"] == umkm_id.encode()
+        assert h["ce_id"] and h["ce_time"]
+    import orjson
+
+    body = orjson.loads(mine[0].value)
+    assert body["umkm"]["umkm_id"] == umkm_id
+    assert body["umkm"]["owner_nik_masked"].startswith("3273")
+    assert "owner_nik" not in body["umkm"]  # the NIK itself never leaves the registry
