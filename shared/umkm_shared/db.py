@@ -73,13 +73,13 @@ def alembic_config(database_url: str, migrations_dir: Path):  # type: ignore[no-
     return cfg
 
 
-def upgrade_sync(database_url: str, migrations_dir: Path, revision: str = "head") -> None:
+def upgrade_sync(database_url: str, migrations_dir: Path, revision: str = "heads") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(database_url, migrations_dir), revision)
 
 
-async def upgrade(database_url: str, migrations_dir: Path, revision: str = "head") -> None:
+async def upgrade(database_url: str, migrations_dir: Path, revision: str = "heads") -> None:
     """Run a service's Alembic migrations (in a thread: Alembic's env runs its own loop)."""
     await asyncio.to_thread(upgrade_sync, database_url, migrations_dir, revision)
 

@@ -11,7 +11,10 @@ from umkm_shared.crypto import NikVault
 from umkm_shared.messaging.bus import EventBus
 from umkm_shared.runtime import ServiceRuntime, build_service
 
-from . import endpoints
+from . import endpoints, export
+from .dedup import endpoints as dedup_endpoints
+from .imports import endpoints as import_endpoints
+from .koperasi import endpoints as koperasi_endpoints
 from .config import RegistrySettings
 from .context import RegistryContext
 from .models import messaging_tables
@@ -33,7 +36,14 @@ def build(settings: RegistrySettings, bus: EventBus | None = None) -> tuple[Fast
         title="UMKM Registry",
         description=DESCRIPTION,
         tables=messaging_tables,
-        routers=[endpoints.router, token_router(endpoints.client_store)],
+        routers=[
+            endpoints.router,
+            import_endpoints.router,
+            dedup_endpoints.router,
+            koperasi_endpoints.router,
+            export.router,
+            token_router(endpoints.client_store),
+        ],
         bus=bus,
     )
     app.state.registry = RegistryContext(

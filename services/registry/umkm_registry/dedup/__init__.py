@@ -1,0 +1,1 @@
+"""Registry: dedup (see endpoints.py)."""

@@ -1,0 +1,5 @@
+"""Region export endpoints (filled in by its owner)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1")

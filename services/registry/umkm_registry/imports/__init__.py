@@ -1,0 +1,1 @@
+"""Registry: imports (see endpoints.py)."""

@@ -1,0 +1,1 @@
+"""Registry: koperasi (see endpoints.py)."""
