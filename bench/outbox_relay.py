@@ -18,8 +18,8 @@ each fetch. The clock runs from the first send to the last message consumed. Bot
 their group before the clock starts, and everything runs in one process and one event loop.
 
 The figure that matters is the ratio (outbox rate / baseline rate), which survives a noisy
-machine better than either rate alone. Each run uses fresh topics and a fresh database, so it can
-be re-run at will; it drops its database at the end.
+machine better than either rate alone; it is the median over `--rounds` rounds (default 3), each
+with fresh topics and a fresh database (dropped afterwards), so the script can be re-run at will.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import gc
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 import uuid
@@ -43,7 +44,6 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
-
 from umkm_shared.db import Database, async_url, create_database_if_missing
 from umkm_shared.events import make_event, to_kafka
 from umkm_shared.events.registry import (
@@ -121,8 +121,8 @@ def make_payloads(cls: type[UmkmRegistered], n: int) -> list[UmkmRegistered]:
     return out
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
@@ -165,12 +165,12 @@ async def run_outbox(
     await wait_for(lambda: relay.active, 30, "relay lock")
     outbox = Outbox(tables, outbox_source)
     n = len(payloads)
+    show_progress(n, lambda: consumed)
     t0 = time.perf_counter()
     for start in range(0, n, args.commit_batch):
         async with db.transaction() as session:
             await outbox.enqueue_many(session, payloads[start : start + args.commit_batch])
     t_written = time.perf_counter()
-    show_progress(n, lambda: consumed)
     await wait_for(lambda: consumed >= n, 600, "outbox events consumed")
     t1 = time.perf_counter()
     await relay.stop()
@@ -238,6 +238,7 @@ async def run_baseline(
         max_batch_size=512 * 1024,
     )
     await producer.start()
+    show_progress(n, lambda: consumed)
     t0 = time.perf_counter()
     for start in range(0, n, args.relay_batch):
         futures = [
@@ -245,7 +246,6 @@ async def run_baseline(
             for m in messages[start : start + args.relay_batch]
         ]
         await asyncio.gather(*futures)
-    show_progress(n, lambda: consumed)
     await wait_for(lambda: consumed >= n, 600, "baseline messages consumed")
     t1 = time.perf_counter()
     stop.set()
@@ -256,6 +256,15 @@ async def run_baseline(
     return {"seconds": round(seconds, 3), "rate": round(n / seconds, 1), "consumed": consumed}
 
 
+async def drop_database(admin_url: str, name: str) -> None:
+    admin = make_url(async_url(admin_url)).set(drivername="postgresql")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def main_async(args: Any) -> dict[str, Any]:
     database_url = os.environ.get("DATABASE_URL")
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -264,60 +273,72 @@ async def main_async(args: Any) -> dict[str, Any]:
             "set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or run through\n"
             "  uv run python scripts/devstack.py run -- uv run python bench/outbox_relay.py"
         )
-    run_id = uuid.uuid4().hex[:8]
-    db_name = f"bench_outbox_{run_id}"
-    db_url = await create_database_if_missing(database_url, db_name)
-    raw_topic, outbox_topic = f"bench.raw.{run_id}", f"bench.outbox.{run_id}"
-    await ensure_topics(
-        bootstrap, [raw_topic, outbox_topic], partitions=args.partitions, dead_letter=False
-    )
+    bench_id = uuid.uuid4().hex[:8]
 
     class BenchUmkmRegistered(UmkmRegistered):
-        """UmkmRegistered on this run's own fresh topic."""
+        """UmkmRegistered routed to the round's own fresh topic (set per round below)."""
 
-        event_type: ClassVar[str] = f"id.umkm.bench.{run_id}.registered"
-        topic: ClassVar[str] = outbox_topic
+        event_type: ClassVar[str] = f"id.umkm.bench.{bench_id}.registered"
+        topic: ClassVar[str] = f"bench.outbox.{bench_id}"
 
     print(f"preparing {args.events} payloads ...", file=sys.stderr)
     payloads = make_payloads(BenchUmkmRegistered, args.events)
-    baseline_messages = [
-        to_kafka(make_event(p, REGISTRY_SOURCE), raw_topic, p.message_key()) for p in payloads
-    ]
+    events = [make_event(p, REGISTRY_SOURCE) for p in payloads]
+    keys = [p.message_key() for p in payloads]
     # The prepared payloads are long-lived fixtures: keep the cyclic GC from rescanning them
-    # during both measurements (it would otherwise add noise proportional to --events).
+    # during the measurements (it would otherwise add noise proportional to --events).
     gc.collect()
     gc.freeze()
-    avg_value = sum(len(m.value) for m in baseline_messages) / len(baseline_messages)
-    avg_headers = sum(
-        sum(len(k) + len(v) for k, v in m.headers) for m in baseline_messages
-    ) / len(baseline_messages)
 
-    db = Database(db_url, pool_size=5)
-    try:
-        server_version = None
-        async with db.engine.connect() as conn:
-            server_version = (await conn.exec_driver_sql("show server_version")).scalar()
-        print("baseline: raw aiokafka producer -> consumer ...", file=sys.stderr)
-        baseline = await run_baseline(bootstrap, raw_topic, baseline_messages, args)
-        print(f"  {baseline}", file=sys.stderr)
-        print("outbox: commit -> relay -> Kafka -> KafkaBus consumer ...", file=sys.stderr)
-        ours = await run_outbox(db, bootstrap, outbox_topic, payloads, args)
-        print(f"  {ours}", file=sys.stderr)
-    finally:
-        await db.dispose()
-        admin = make_url(async_url(database_url)).set(drivername="postgresql")
-        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    rounds: list[dict[str, Any]] = []
+    server_version = None
+    avg_value = avg_headers = 0.0
+    for number in range(1, args.rounds + 1):
+        run_id = f"{bench_id}{number}"
+        db_name = f"bench_outbox_{run_id}"
+        db_url = await create_database_if_missing(database_url, db_name)
+        raw_topic, outbox_topic = f"bench.raw.{run_id}", f"bench.outbox.{run_id}"
+        await ensure_topics(
+            bootstrap, [raw_topic, outbox_topic], partitions=args.partitions, dead_letter=False
+        )
+        BenchUmkmRegistered.topic = outbox_topic  # type: ignore[misc]
+        baseline_messages = [to_kafka(e, raw_topic, k) for e, k in zip(events, keys, strict=True)]
+        avg_value = sum(len(m.value) for m in baseline_messages) / len(baseline_messages)
+        avg_headers = sum(
+            sum(len(k) + len(v) for k, v in m.headers) for m in baseline_messages
+        ) / len(baseline_messages)
+
+        db = Database(db_url, pool_size=5)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            async with db.engine.connect() as conn:
+                server_version = (await conn.exec_driver_sql("show server_version")).scalar()
+            print(f"round {number}: baseline (aiokafka producer -> consumer)", file=sys.stderr)
+            baseline = await run_baseline(bootstrap, raw_topic, baseline_messages, args)
+            print(f"  {baseline}", file=sys.stderr)
+            print(f"round {number}: outbox (commit -> relay -> Kafka -> consumer)", file=sys.stderr)
+            ours = await run_outbox(db, bootstrap, outbox_topic, payloads, args)
+            print(f"  {ours}", file=sys.stderr)
         finally:
-            await conn.close()
+            await db.dispose()
+            await drop_database(database_url, db_name)
+        del baseline_messages
+        rounds.append(
+            {
+                "baseline": baseline,
+                "outbox": ours,
+                "ratio": round(ours["rate"] / baseline["rate"], 3),
+            }
+        )
 
-    ratio = ours["rate"] / baseline["rate"]
+    ratio = statistics.median(r["ratio"] for r in rounds)
+    rate = statistics.median(r["outbox"]["rate"] for r in rounds)
+    baseline_rate = statistics.median(r["baseline"]["rate"] for r in rounds)
     return {
         "benchmark": "outbox_relay",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {**machine_info(), "postgresql": server_version},
         "events": args.events,
+        "rounds": args.rounds,
         "avg_value_bytes": round(avg_value),
         "avg_header_bytes": round(avg_headers),
         "settings": {
@@ -325,15 +346,15 @@ async def main_async(args: Any) -> dict[str, Any]:
             "commit_batch": args.commit_batch,
             "relay_batch": args.relay_batch,
             "producer": "idempotent, acks=all, linger_ms=5, max_batch_size=512KiB",
+            "one_process": "writer, relay and consumer share one Python process and event loop",
         },
-        "outbox": ours,
-        "baseline": baseline,
-        "seconds": ours["seconds"],
-        "rate": ours["rate"],
-        "baseline_rate": baseline["rate"],
-        "ratio": round(ratio, 3),
+        "seconds": statistics.median(r["outbox"]["seconds"] for r in rounds),
+        "rate": rate,
+        "baseline_rate": baseline_rate,
+        "ratio": ratio,
         "goal_ratio": GOAL_RATIO,
         "goal_met": ratio >= GOAL_RATIO,
+        "per_round": rounds,
     }
 
 
@@ -343,6 +364,7 @@ def main() -> None:
     parser.add_argument("--commit-batch", type=int, default=1000, help="events per transaction")
     parser.add_argument("--relay-batch", type=int, default=1000, help="relay batch size")
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="median of this many runs")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     result = asyncio.run(main_async(args))

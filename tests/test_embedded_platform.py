@@ -23,8 +23,13 @@ async def test_all_services_mounted_with_docs_and_demo_credentials_work(
     async def on_ready(services: dict[str, Any]) -> None:
         found["clients"] = await ensure_clients(services["/registry"][1], tmp_path / "creds.json")
 
-    app, services = build_platform(pg_admin_url, dev_secrets(tmp_path / "keys"), on_ready=on_ready,
-                                   environment="test", log_json=False)
+    app, services = build_platform(
+        pg_admin_url,
+        dev_secrets(tmp_path / "keys"),
+        on_ready=on_ready,
+        environment="test",
+        log_json=False,
+    )
     assert sorted(services) == sorted(s.prefix for s in SERVICES)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -40,9 +45,14 @@ async def test_all_services_mounted_with_docs_and_demo_credentials_work(
             clients = found["clients"]
             assert {c_["kind"] for c_ in clients} == {"ministry", "dinas"}
             dinas = next(x for x in clients if x["wilayah"] == "32.73")
-            token = await c.post("/registry/v1/oauth/token", data={
-                "grant_type": "client_credentials",
-                "client_id": dinas["client_id"], "client_secret": dinas["client_secret"]})
+            token = await c.post(
+                "/registry/v1/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": dinas["client_id"],
+                    "client_secret": dinas["client_secret"],
+                },
+            )
             assert token.status_code == 200, token.text
             headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
             r = await c.get("/registry/v1/umkm", params={"limit": 1}, headers=headers)

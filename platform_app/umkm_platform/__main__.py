@@ -32,7 +32,9 @@ def start_postgres(data_dir: Path) -> str:
     return str(server.get_uri("postgres"))
 
 
-def banner(base: str, clients: list[dict[str, Any]], tokens: dict[str, str], tokens_file: Path) -> str:
+def banner(
+    base: str, clients: list[dict[str, Any]], tokens: dict[str, str], tokens_file: Path
+) -> str:
     lines = [
         "",
         "UMKM platform is running (embedded: one process, embedded PostgreSQL, in-process bus)",

@@ -45,11 +45,25 @@ class ServiceSpec:
 
 
 SERVICES = (
-    ServiceSpec("/registry", "umkm_registry", RegistrySettings, REGISTRY_MIGRATIONS, build_registry),
-    ServiceSpec("/clustering", "umkm_clustering", ClusteringSettings, CLUSTERING_MIGRATIONS, build_clustering),
-    ServiceSpec("/financing", "umkm_financing", FinancingSettings, FINANCING_MIGRATIONS, build_financing),
     ServiceSpec(
-        "/supply-chain", "umkm_supply_chain", SupplyChainSettings, SUPPLY_CHAIN_MIGRATIONS, build_supply_chain
+        "/registry", "umkm_registry", RegistrySettings, REGISTRY_MIGRATIONS, build_registry
+    ),
+    ServiceSpec(
+        "/clustering",
+        "umkm_clustering",
+        ClusteringSettings,
+        CLUSTERING_MIGRATIONS,
+        build_clustering,
+    ),
+    ServiceSpec(
+        "/financing", "umkm_financing", FinancingSettings, FINANCING_MIGRATIONS, build_financing
+    ),
+    ServiceSpec(
+        "/supply-chain",
+        "umkm_supply_chain",
+        SupplyChainSettings,
+        SUPPLY_CHAIN_MIGRATIONS,
+        build_supply_chain,
     ),
 )
 
@@ -91,7 +105,9 @@ def build_platform(
         finally:
             await bus.stop()
 
-    root = FastAPI(title="UMKM platform (embedded)", lifespan=lifespan, docs_url=None, redoc_url=None)
+    root = FastAPI(
+        title="UMKM platform (embedded)", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
 
     @root.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:

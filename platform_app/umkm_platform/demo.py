@@ -4,8 +4,8 @@ synthetic UMKM. Loaded on first start; a load cut short resumes where it stopped
 from __future__ import annotations
 
 import json
-from datetime import date
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,13 @@ log = structlog.stdlib.get_logger("umkm_platform.demo")
 
 # (name, kind, wilayah, actor_id, scopes) of the demo clients.
 DEMO_CLIENTS: tuple[tuple[str, str, str | None, str | None, list[str]], ...] = (
-    ("Kementerian UMKM", "ministry", None, None, ["registry:read", "registry:write", "registry:pii"]),
+    (
+        "Kementerian UMKM",
+        "ministry",
+        None,
+        None,
+        ["registry:read", "registry:write", "registry:pii"],
+    ),
     ("Dinas KUKM Provinsi Jawa Barat", "dinas", "32", None, ["registry:read", "registry:write"]),
     ("Dinas KUKM Kota Bandung", "dinas", "32.73", None, ["registry:read", "registry:write"]),
 )
@@ -32,7 +38,7 @@ BATCH = 250
 
 
 async def ensure_clients(registry: ServiceRuntime, path: Path) -> list[dict[str, Any]]:
-    """The demo clients, created on first start and kept in `path` (secrets shown once otherwise)."""
+    """The demo clients: created on first start, then read back from `path`."""
     if path.exists():
         saved: list[dict[str, Any]] = json.loads(path.read_text())
         return saved
@@ -43,16 +49,28 @@ async def ensure_clients(registry: ServiceRuntime, path: Path) -> list[dict[str,
             client_id, secret = await store.create_client(
                 name=name, kind=kind, wilayah=wilayah, actor_id=actor_id, scopes=scopes
             )
-            clients.append({"name": name, "kind": kind, "wilayah": wilayah, "client_id": client_id,
-                            "client_secret": secret, "scopes": scopes})
+            clients.append(
+                {
+                    "name": name,
+                    "kind": kind,
+                    "wilayah": wilayah,
+                    "client_id": client_id,
+                    "client_secret": secret,
+                    "scopes": scopes,
+                }
+            )
     path.write_text(json.dumps(clients, indent=2))
     path.chmod(0o600)
     return clients
 
 
 def demo_token(app: FastAPI, client: dict[str, Any], ttl_seconds: int = 12 * 3600) -> str:
-    actor = Actor(kind=ActorKind(client["kind"]), client_id=client["client_id"],
-                  wilayah=client["wilayah"], scopes=frozenset(client["scopes"]))
+    actor = Actor(
+        kind=ActorKind(client["kind"]),
+        client_id=client["client_id"],
+        wilayah=client["wilayah"],
+        scopes=frozenset(client["scopes"]),
+    )
     return str(app.state.token_issuer.issue(actor, ttl_seconds=ttl_seconds).access_token)
 
 

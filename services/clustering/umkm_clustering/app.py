@@ -20,7 +20,7 @@ def build(settings: Settings, bus: EventBus | None = None) -> tuple[FastAPI, Ser
     return build_service(
         settings,
         title="UMKM Clustering",
-        description="Sector clusters of 10,000-20,000 UMKM, holdings and programmes (arriving in a later release).",
+        description="Sector clusters of 10,000-20,000 UMKM and programmes (later release).",
         tables=messaging_tables,
         bus=bus,
     )

@@ -20,7 +20,7 @@ def build(settings: Settings, bus: EventBus | None = None) -> tuple[FastAPI, Ser
     return build_service(
         settings,
         title="UMKM Financing broker",
-        description="Partner banks, anchor-backed programmes, applications, offers and loans (arriving in a later release).",
+        description="Banks, anchor programmes, applications, offers and loans (later release).",
         tables=messaging_tables,
         bus=bus,
     )

@@ -20,7 +20,9 @@ READ_WRITE = frozenset({"registry:read", "registry:write"})
 
 
 def registry_settings(db_url: str, keys: dict[str, Any], **extra: Any) -> RegistrySettings:
-    return RegistrySettings(database_url=db_url, environment="test", log_json=False, **keys, **extra)
+    return RegistrySettings(
+        database_url=db_url, environment="test", log_json=False, **keys, **extra
+    )
 
 
 def mint(

@@ -8,17 +8,18 @@ import uuid
 
 import httpx
 from fastapi import FastAPI
+from registry_support import BANDUNG_VILLAGE, JAKARTA_VILLAGE, idem, mint, new_umkm, valid_nik
 from sqlalchemy import func, select
 
 from umkm_registry.models import PiiAccessLog, Umkm, messaging_tables
 from umkm_shared.runtime import ServiceRuntime
 
-from registry_support import BANDUNG_VILLAGE, JAKARTA_VILLAGE, idem, mint, new_umkm, valid_nik
-
 PROBLEM = "application/problem+json"
 
 
-async def register(client: httpx.AsyncClient, headers: dict[str, str], **over: object) -> httpx.Response:
+async def register(
+    client: httpx.AsyncClient, headers: dict[str, str], **over: object
+) -> httpx.Response:
     return await client.post("/v1/umkm", json=new_umkm(**over), headers=headers | idem())
 
 
@@ -47,7 +48,11 @@ async def test_register_returns_the_record_with_derived_fields(client, dinas):
 async def test_register_keeps_given_coordinates(client, dinas):
     r = await register(client, dinas, latitude=-6.8851, longitude=107.5912)
     assert r.status_code == 201, r.text
-    assert r.json()["location"] == {"latitude": -6.8851, "longitude": 107.5912, "approximate": False}
+    assert r.json()["location"] == {
+        "latitude": -6.8851,
+        "longitude": 107.5912,
+        "approximate": False,
+    }
 
 
 async def test_register_writes_event_to_outbox_in_same_transaction(client, dinas, runtime):
@@ -55,7 +60,13 @@ async def test_register_writes_event_to_outbox_in_same_transaction(client, dinas
     umkm_id = r.json()["id"]
     outbox = messaging_tables.outbox
     async with runtime.db.session() as s:
-        rows = (await s.execute(select(outbox.c.type, outbox.c.topic, outbox.c.key).where(outbox.c.subject == umkm_id))).all()
+        rows = (
+            await s.execute(
+                select(outbox.c.type, outbox.c.topic, outbox.c.key).where(
+                    outbox.c.subject == umkm_id
+                )
+            )
+        ).all()
     assert [(t, topic, key) for t, topic, key in rows] == [
         ("id.umkm.registry.umkm.registered.v1", "umkm.registry.v1", umkm_id)
     ]
@@ -73,7 +84,11 @@ async def test_invalid_fields_answer_422_naming_field_and_reason(client, dinas, 
         ({"nib": "12345"}, "body.nib", "13"),
         ({"npwp": "12.345"}, "body.npwp", "digits"),
         ({"capital_idr": -5}, "body.capital_idr", "greater than or equal"),
-        ({"capital_idr": None, "annual_sales_idr": None}, "body", "capital_idr or annual_sales_idr"),
+        (
+            {"capital_idr": None, "annual_sales_idr": None},
+            "body",
+            "capital_idr or annual_sales_idr",
+        ),
         ({"latitude": -6.9}, "body", "latitude and longitude"),
         ({"latitude": 40.0, "longitude": 107.0}, "body.latitude", "less than or equal"),
         ({"founded_on": "2999-01-01"}, "body.founded_on", "future"),
@@ -93,7 +108,11 @@ async def test_invalid_fields_answer_422_naming_field_and_reason(client, dinas, 
 
 
 async def test_malformed_json_is_a_problem_not_a_500(client, dinas):
-    r = await client.post("/v1/umkm", content=b'{"business_name": ', headers=dinas | idem() | {"content-type": "application/json"})
+    r = await client.post(
+        "/v1/umkm",
+        content=b'{"business_name": ',
+        headers=dinas | idem() | {"content-type": "application/json"},
+    )
     assert r.status_code in (400, 422)
     assert r.headers["content-type"].startswith(PROBLEM)
 
@@ -111,11 +130,17 @@ async def test_dinas_cannot_read_or_change_records_of_another_wilayah(client, ap
     created = (await register(client, jakarta, village_code=JAKARTA_VILLAGE)).json()
     r = await client.get(f"/v1/umkm/{created['id']}", headers=dinas)
     assert r.status_code == 403
-    r = await client.patch(f"/v1/umkm/{created['id']}", json={"workforce": 9}, headers=dinas | {"If-Match": '"1"'})
+    r = await client.patch(
+        f"/v1/umkm/{created['id']}", json={"workforce": 9}, headers=dinas | {"If-Match": '"1"'}
+    )
     assert r.status_code == 403
     # and a Dinas cannot move its own record out of its wilayah
     mine = (await register(client, dinas)).json()
-    r = await client.patch(f"/v1/umkm/{mine['id']}", json={"village_code": JAKARTA_VILLAGE}, headers=dinas | {"If-Match": '"1"'})
+    r = await client.patch(
+        f"/v1/umkm/{mine['id']}",
+        json={"village_code": JAKARTA_VILLAGE},
+        headers=dinas | {"If-Match": '"1"'},
+    )
     assert r.status_code == 403
     # its searches never show other regions
     r = await client.get("/v1/umkm", params={"limit": 500}, headers=dinas)
@@ -159,7 +184,10 @@ async def test_concurrent_patches_with_same_etag_one_wins(client, dinas):
     created = (await register(client, dinas)).json()
     url = f"/v1/umkm/{created['id']}"
     results = await asyncio.gather(
-        *[client.patch(url, json={"workforce": n}, headers=dinas | {"If-Match": '"1"'}) for n in (10, 11, 12)]
+        *[
+            client.patch(url, json={"workforce": n}, headers=dinas | {"If-Match": '"1"'})
+            for n in (10, 11, 12)
+        ]
     )
     assert sorted(r.status_code for r in results) == [200, 412, 412]
     assert (await client.get(url, headers=dinas)).json()["version"] == 2
@@ -168,17 +196,31 @@ async def test_concurrent_patches_with_same_etag_one_wins(client, dinas):
 async def test_scale_change_is_recorded_as_history_and_event(client, dinas, runtime):
     created = (await register(client, dinas)).json()
     url = f"/v1/umkm/{created['id']}"
-    r = await client.patch(url, json={"capital_idr": 2_500_000_000}, headers=dinas | {"If-Match": '"1"'})
+    r = await client.patch(
+        url, json={"capital_idr": 2_500_000_000}, headers=dinas | {"If-Match": '"1"'}
+    )
     assert r.status_code == 200 and r.json()["scale"] == "kecil"
-    r = await client.patch(url, json={"capital_idr": 7_000_000_000}, headers=dinas | {"If-Match": '"2"'})
+    r = await client.patch(
+        url, json={"capital_idr": 7_000_000_000}, headers=dinas | {"If-Match": '"2"'}
+    )
     assert r.json()["scale"] == "menengah"
     history = (await client.get(f"{url}/scale-history", headers=dinas)).json()
     assert [(h["previous_scale"], h["new_scale"]) for h in history] == [
-        (None, "mikro"), ("mikro", "kecil"), ("kecil", "menengah")
+        (None, "mikro"),
+        ("mikro", "kecil"),
+        ("kecil", "menengah"),
     ]
     outbox = messaging_tables.outbox
     async with runtime.db.session() as s:
-        types = list((await s.execute(select(outbox.c.type).where(outbox.c.subject == created["id"]).order_by(outbox.c.id))).scalars())
+        types = list(
+            (
+                await s.execute(
+                    select(outbox.c.type)
+                    .where(outbox.c.subject == created["id"])
+                    .order_by(outbox.c.id)
+                )
+            ).scalars()
+        )
     assert types == [
         "id.umkm.registry.umkm.registered.v1",
         "id.umkm.registry.umkm.updated.v1",
@@ -209,7 +251,12 @@ async def test_idempotency_key_replays_and_refuses_other_bodies(client, dinas, r
     assert other.status_code == 422
     missing = await client.post("/v1/umkm", json=body, headers=dinas)
     assert missing.status_code == 400 and "Idempotency-Key" in missing.text
-    assert await count_rows(runtime, Umkm.owner_nik_hash == (await _hash_of(runtime, first.json()["id"]))) == 1
+    assert (
+        await count_rows(
+            runtime, Umkm.owner_nik_hash == (await _hash_of(runtime, first.json()["id"]))
+        )
+        == 1
+    )
 
 
 async def _hash_of(runtime: ServiceRuntime, umkm_id: str) -> str:
@@ -223,8 +270,15 @@ async def test_search_filters_and_cursor_pagination(client, app, dinas):
     ids = []
     for i, code in enumerate(kbli_codes):
         nib = f"93{uuid.uuid4().int % 10**11:011d}" if i % 2 == 0 else None
-        r = await register(client, dinas, village_code=village, kbli={"code": code}, nib=nib,
-                           business_name=f"Warung Nomor {i} Lestari", capital_idr=10_000_000 if i < 4 else 3_000_000_000)
+        r = await register(
+            client,
+            dinas,
+            village_code=village,
+            kbli={"code": code},
+            nib=nib,
+            business_name=f"Warung Nomor {i} Lestari",
+            capital_idr=10_000_000 if i < 4 else 3_000_000_000,
+        )
         ids.append(r.json()["id"])
 
     async def fetch(**params: object) -> list[str]:
@@ -251,7 +305,13 @@ async def test_search_filters_and_cursor_pagination(client, app, dinas):
             break
     assert pages == [ids[0:2], ids[2:4], ids[4:5]]
 
-    for params in ({"cursor": "garbage"}, {"wilayah": "99"}, {"kbli": "ab"}, {"limit": 0}, {"scale": "huge"}):
+    for params in (
+        {"cursor": "garbage"},
+        {"wilayah": "99"},
+        {"kbli": "ab"},
+        {"limit": 0},
+        {"scale": "huge"},
+    ):
         r = await client.get("/v1/umkm", params=params, headers=dinas)
         assert r.status_code == 422, (params, r.text)
         assert r.headers["content-type"].startswith(PROBLEM)
@@ -260,13 +320,23 @@ async def test_search_filters_and_cursor_pagination(client, app, dinas):
 async def test_counts_by_scale_sector_and_region(client, dinas, ministry):
     village = "32.73.07.1003"
     for code, capital in (("47111", 10_000_000), ("47112", 2_000_000_000), ("56101", 10_000_000)):
-        assert (await register(client, dinas, village_code=village, kbli={"code": code}, capital_idr=capital)).status_code == 201
-    r = await client.get("/v1/umkm-stats", params={"wilayah": village, "group_by": "scale"}, headers=dinas)
+        assert (
+            await register(
+                client, dinas, village_code=village, kbli={"code": code}, capital_idr=capital
+            )
+        ).status_code == 201
+    r = await client.get(
+        "/v1/umkm-stats", params={"wilayah": village, "group_by": "scale"}, headers=dinas
+    )
     assert r.status_code == 200, r.text
     assert {row["key"]: row["count"] for row in r.json()["rows"]} == {"kecil": 1, "mikro": 2}
-    r = await client.get("/v1/umkm-stats", params={"wilayah": village, "group_by": "kbli_section"}, headers=ministry)
+    r = await client.get(
+        "/v1/umkm-stats", params={"wilayah": village, "group_by": "kbli_section"}, headers=ministry
+    )
     assert {row["key"]: row["count"] for row in r.json()["rows"]} == {"G": 2, "I": 1}
-    r = await client.get("/v1/umkm-stats", params={"wilayah": village, "group_by": "district"}, headers=ministry)
+    r = await client.get(
+        "/v1/umkm-stats", params={"wilayah": village, "group_by": "district"}, headers=ministry
+    )
     assert r.json()["rows"] == [{"key": "32.73.07", "name": "Sukajadi", "count": 3}]
 
 
@@ -275,10 +345,18 @@ async def test_deactivate_then_no_more_changes(client, dinas):
     url = f"/v1/umkm/{created['id']}"
     r = await client.post(f"{url}/deactivate", json={"reason": "Usaha tutup"}, headers=dinas)
     assert r.status_code == 200 and r.json()["status"] == "inactive"
-    assert (await client.post(f"{url}/deactivate", json={"reason": "again"}, headers=dinas)).status_code == 409
+    assert (
+        await client.post(f"{url}/deactivate", json={"reason": "again"}, headers=dinas)
+    ).status_code == 409
     r = await client.patch(url, json={"workforce": 1}, headers=dinas | {"If-Match": '"2"'})
     assert r.status_code == 409
-    listed = (await client.get("/v1/umkm", params={"wilayah": BANDUNG_VILLAGE, "limit": 500, "status": "inactive"}, headers=dinas)).json()
+    listed = (
+        await client.get(
+            "/v1/umkm",
+            params={"wilayah": BANDUNG_VILLAGE, "limit": 500, "status": "inactive"},
+            headers=dinas,
+        )
+    ).json()
     assert created["id"] in [i["id"] for i in listed["items"]]
 
 
@@ -286,12 +364,18 @@ async def test_full_nik_only_with_pii_scope_and_audited(client, app, dinas, runt
     nik = valid_nik(day=12)
     created = (await register(client, dinas, owner_nik=nik)).json()
     url = f"/v1/umkm/{created['id']}/owner-nik"
-    assert (await client.get(url, params={"purpose": "verifikasi"}, headers=dinas)).status_code == 403
+    assert (
+        await client.get(url, params={"purpose": "verifikasi"}, headers=dinas)
+    ).status_code == 403
     pii = mint(app, "dinas", wilayah="32.73", scopes=frozenset({"registry:read", "registry:pii"}))
     r = await client.get(url, params={"purpose": "verifikasi KUR"}, headers=pii)
     assert r.status_code == 200 and r.json()["owner_nik"] == nik
     async with runtime.db.session() as s:
-        logged = await s.scalar(select(func.count()).select_from(PiiAccessLog).where(PiiAccessLog.umkm_id == uuid.UUID(created["id"])))
+        logged = await s.scalar(
+            select(func.count())
+            .select_from(PiiAccessLog)
+            .where(PiiAccessLog.umkm_id == uuid.UUID(created["id"]))
+        )
     assert logged == 1
 
 
@@ -300,14 +384,23 @@ async def test_token_endpoint_issues_tokens_for_stored_clients(client, app: Fast
 
     async with runtime.db.transaction() as s:
         client_id, secret = await ClientStore(s).create_client(
-            name="Dinas KUKM Kota Bandung", kind="dinas", wilayah="32.73", scopes=["registry:read", "registry:write"]
+            name="Dinas KUKM Kota Bandung",
+            kind="dinas",
+            wilayah="32.73",
+            scopes=["registry:read", "registry:write"],
         )
-    r = await client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+    r = await client.post(
+        "/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
     assert r.status_code == 200, r.text
     token = r.json()["access_token"]
     created = await register(client, {"Authorization": f"Bearer {token}"})
     assert created.status_code == 201
-    wrong = await client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "nope"})
+    wrong = await client.post(
+        "/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "nope"},
+    )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
 
 
@@ -316,30 +409,57 @@ async def test_change_feed_is_ordered_resumable_and_region_scoped(client, app, d
     # start from the end of the feed so far
     since = None
     while True:
-        page = (await client.get("/v1/changes", params={"limit": 1000} | ({"since": since} if since else {}), headers=dinas)).json()
+        page = (
+            await client.get(
+                "/v1/changes",
+                params={"limit": 1000} | ({"since": since} if since else {}),
+                headers=dinas,
+            )
+        ).json()
         since = page["next_since"]
         if not page["items"]:
             break
     a = (await register(client, dinas)).json()
     b = (await register(client, dinas)).json()
-    await client.patch(f"/v1/umkm/{a['id']}", json={"workforce": 7}, headers=dinas | {"If-Match": '"1"'})
+    await client.patch(
+        f"/v1/umkm/{a['id']}", json={"workforce": 7}, headers=dinas | {"If-Match": '"1"'}
+    )
     await client.post(f"/v1/umkm/{b['id']}/deactivate", json={"reason": "Tutup"}, headers=dinas)
     jakarta = mint(app, "dinas", wilayah="31")
     await register(client, jakarta, village_code=JAKARTA_VILLAGE)
 
-    first = (await client.get("/v1/changes", params={"since": since, "limit": 2}, headers=dinas)).json()
-    rest = (await client.get("/v1/changes", params={"since": first["next_since"]}, headers=dinas)).json()
+    first = (
+        await client.get("/v1/changes", params={"since": since, "limit": 2}, headers=dinas)
+    ).json()
+    rest = (
+        await client.get("/v1/changes", params={"since": first["next_since"]}, headers=dinas)
+    ).json()
     seen = [(i["umkm_id"], i["change"]) for i in first["items"] + rest["items"]]
-    assert seen == [(a["id"], "registered"), (b["id"], "registered"), (a["id"], "updated"), (b["id"], "deactivated")]
+    assert seen == [
+        (a["id"], "registered"),
+        (b["id"], "registered"),
+        (a["id"], "updated"),
+        (b["id"], "deactivated"),
+    ]
     assert rest["items"][-1]["umkm"]["status"] == "inactive"
     # nothing new: the cursor stays put
-    again = (await client.get("/v1/changes", params={"since": rest["next_since"]}, headers=dinas)).json()
+    again = (
+        await client.get("/v1/changes", params={"since": rest["next_since"]}, headers=dinas)
+    ).json()
     assert again["items"] == [] and again["next_since"] == rest["next_since"]
     # the province's Dinas sees them too; Kota Bandung's Dinas may not read Jakarta's or the province's feed
-    assert (await client.get("/v1/changes", params={"since": since}, headers=jabar)).status_code == 200
-    assert (await client.get("/v1/changes", params={"wilayah": "31"}, headers=dinas)).status_code == 403
-    assert (await client.get("/v1/changes", params={"wilayah": "32"}, headers=dinas)).status_code == 403
-    assert (await client.get("/v1/changes", params={"since": "bogus"}, headers=dinas)).status_code == 422
+    assert (
+        await client.get("/v1/changes", params={"since": since}, headers=jabar)
+    ).status_code == 200
+    assert (
+        await client.get("/v1/changes", params={"wilayah": "31"}, headers=dinas)
+    ).status_code == 403
+    assert (
+        await client.get("/v1/changes", params={"wilayah": "32"}, headers=dinas)
+    ).status_code == 403
+    assert (
+        await client.get("/v1/changes", params={"since": "bogus"}, headers=dinas)
+    ).status_code == 422
 
 
 async def test_change_feed_never_skips_a_slow_transaction(client, dinas, runtime):
@@ -348,13 +468,27 @@ async def test_change_feed_never_skips_a_slow_transaction(client, dinas, runtime
 
     since = None
     while True:
-        page = (await client.get("/v1/changes", params={"limit": 1000} | ({"since": since} if since else {}), headers=dinas)).json()
+        page = (
+            await client.get(
+                "/v1/changes",
+                params={"limit": 1000} | ({"since": since} if since else {}),
+                headers=dinas,
+            )
+        ).json()
         since = page["next_since"]
         if not page["items"]:
             break
     a = (await register(client, dinas)).json()
     async with runtime.db.transaction() as slow:
-        slow.add(UmkmChange(umkm_id=uuid.UUID(a["id"]), province_code="32", regency_code="32.73", change="updated", version=1))
+        slow.add(
+            UmkmChange(
+                umkm_id=uuid.UUID(a["id"]),
+                province_code="32",
+                regency_code="32.73",
+                change="updated",
+                version=1,
+            )
+        )
         await slow.flush()  # seq taken now, commit later
         b = (await register(client, dinas)).json()
         page = (await client.get("/v1/changes", params={"since": since}, headers=dinas)).json()
@@ -362,4 +496,6 @@ async def test_change_feed_never_skips_a_slow_transaction(client, dinas, runtime
         assert [i["umkm_id"] for i in page["items"]] == [a["id"]]
         since = page["next_since"]
     page = (await client.get("/v1/changes", params={"since": since}, headers=dinas)).json()
-    assert sorted((i["umkm_id"], i["change"]) for i in page["items"]) == sorted([(a["id"], "updated"), (b["id"], "registered")])
+    assert sorted((i["umkm_id"], i["change"]) for i in page["items"]) == sorted(
+        [(a["id"], "updated"), (b["id"], "registered")]
+    )

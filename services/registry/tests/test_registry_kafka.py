@@ -23,7 +23,9 @@ async def test_registered_event_is_read_from_kafka_with_cloudevents_headers(
     app, _ = build(registry_settings(db_url, keys, kafka_bootstrap_servers=kafka_bootstrap))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://registry.test"
+        ) as client:
             dinas = mint(app, "dinas", wilayah=BANDUNG)
             r = await client.post("/v1/umkm", json=new_umkm(), headers=dinas | idem())
             assert r.status_code == 201, r.text

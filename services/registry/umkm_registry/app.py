@@ -12,11 +12,11 @@ from umkm_shared.messaging.bus import EventBus
 from umkm_shared.runtime import ServiceRuntime, build_service
 
 from . import endpoints, export
+from .config import RegistrySettings
+from .context import RegistryContext
 from .dedup import endpoints as dedup_endpoints
 from .imports import endpoints as import_endpoints
 from .koperasi import endpoints as koperasi_endpoints
-from .config import RegistrySettings
-from .context import RegistryContext
 from .models import messaging_tables
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,7 +30,9 @@ only inside its wilayah. Errors are RFC 9457 `application/problem+json`.
 """
 
 
-def build(settings: RegistrySettings, bus: EventBus | None = None) -> tuple[FastAPI, ServiceRuntime]:
+def build(
+    settings: RegistrySettings, bus: EventBus | None = None
+) -> tuple[FastAPI, ServiceRuntime]:
     app, runtime = build_service(
         settings,
         title="UMKM Registry",

@@ -30,7 +30,9 @@ def search_text(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def locate(village_code: str, latitude: float | None, longitude: float | None) -> tuple[float | None, float | None, bool]:
+def locate(
+    village_code: str, latitude: float | None, longitude: float | None
+) -> tuple[float | None, float | None, bool]:
     """The business's own point when given, else its kecamatan's centre (flagged approximate)."""
     if latitude is not None and longitude is not None:
         return latitude, longitude, False
@@ -119,7 +121,11 @@ def patch_changes(current: dict[str, Any], patch: UmkmPatch) -> dict[str, Any]:
     if "business_name" in changes:
         changes["business_name_search"] = search_text(changes["business_name"])
 
-    village = patch.village_code if "village_code" in given and patch.village_code else current["village_code"]
+    village = (
+        patch.village_code
+        if "village_code" in given and patch.village_code
+        else current["village_code"]
+    )
     if village != current["village_code"]:
         parts = WilayahParts.of_village(village)
         changes.update(
@@ -146,7 +152,9 @@ def patch_changes(current: dict[str, Any], patch: UmkmPatch) -> dict[str, Any]:
     if capital is None and sales is None:
         from umkm_shared.errors import invalid
 
-        raise invalid("body.capital_idr", "capital_idr or annual_sales_idr is needed to classify the scale")
+        raise invalid(
+            "body.capital_idr", "capital_idr or annual_sales_idr is needed to classify the scale"
+        )
     scale, _ = scale_of(capital, sales)
     if scale != current["scale"]:
         changes["scale"] = scale

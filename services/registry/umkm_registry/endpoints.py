@@ -19,13 +19,12 @@ from umkm_shared.web import problem_responses
 
 from .context import RegistryContext
 from .models import Umkm
-from .repository import SearchFilters
-from .repository import ChangeRepository
+from .repository import ChangeRepository, SearchFilters
 from .schemas import (
     ChangeFeed,
     ChangeOut,
-    Counts,
     CountRow,
+    Counts,
     Deactivate,
     Kbli,
     Location,
@@ -38,7 +37,6 @@ from .schemas import (
     UmkmPatch,
     Wilayah,
 )
-from .service import RegistryService
 
 router = APIRouter(prefix="/v1", tags=["umkm"])
 
@@ -70,7 +68,7 @@ def parse_if_match(value: str | None, *, required: bool) -> int | None:
         return None
     tag = value.strip().removeprefix("W/").strip('"')
     if not tag.isdigit():
-        raise invalid("header.If-Match", f"{value!r} is not an ETag of this API (e.g. \"3\")")
+        raise invalid("header.If-Match", f'{value!r} is not an ETag of this API (e.g. "3")')
     return int(tag)
 
 
@@ -118,7 +116,9 @@ def record_response(row: Umkm, status_code: int = 200, *, location: bool = False
     headers = {"ETag": etag(row)}
     if location:
         headers["Location"] = f"v1/umkm/{row.id}"
-    return JSONResponse(to_out(row).model_dump(mode="json"), status_code=status_code, headers=headers)
+    return JSONResponse(
+        to_out(row).model_dump(mode="json"), status_code=status_code, headers=headers
+    )
 
 
 @router.post(
@@ -211,7 +211,9 @@ def _filters(
     kbli: Annotated[str | None, Query(description="KBLI code prefix, e.g. 107")] = None,
     scale: Annotated[list[Literal["mikro", "kecil", "menengah", "besar"]] | None, Query()] = None,
     has_nib: Annotated[bool | None, Query()] = None,
-    q: Annotated[str | None, Query(min_length=2, max_length=100, description="Name contains")] = None,
+    q: Annotated[
+        str | None, Query(min_length=2, max_length=100, description="Name contains")
+    ] = None,
     status: Annotated[Literal["active", "inactive", "merged", "all"], Query()] = "active",
 ) -> SearchFilters:
     return SearchFilters(
@@ -241,12 +243,16 @@ async def search(
     try:
         after_id = uuid.UUID(after) if after is not None else None
     except (ValueError, TypeError, AttributeError) as e:
-        raise invalid("query.cursor", "Invalid cursor; use next_cursor from a previous page.") from e
+        raise invalid(
+            "query.cursor", "Invalid cursor; use next_cursor from a previous page."
+        ) from e
     async with ctx.db.transaction() as session:
         rows = await ctx.service(session, actor).search(filters, after_id, limit + 1)
     items = [to_out(r) for r in rows[:limit]]
     more = len(rows) > limit
-    return Page[UmkmOut](items=items, next_cursor=encode_cursor(str(rows[limit - 1].id)) if more else None)
+    return Page[UmkmOut](
+        items=items, next_cursor=encode_cursor(str(rows[limit - 1].id)) if more else None
+    )
 
 
 GROUPS = {
@@ -265,7 +271,8 @@ async def stats(
     ctx: Ctx,
     filters: Filters,
     group_by: Annotated[
-        Literal["province", "regency", "district", "kbli_section", "kbli_division", "scale"], Query()
+        Literal["province", "regency", "district", "kbli_section", "kbli_division", "scale"],
+        Query(),
     ] = "province",
 ) -> Counts:
     """Counts of UMKM by region, sector (KBLI section or 2-digit division) or scale."""
@@ -316,7 +323,9 @@ async def owner_nik(
     umkm_id: uuid.UUID,
     actor: PiiReader,
     ctx: Ctx,
-    purpose: Annotated[str, Query(min_length=3, max_length=200, description="Why you need it (audited)")],
+    purpose: Annotated[
+        str, Query(min_length=3, max_length=200, description="Why you need it (audited)")
+    ],
 ) -> OwnerNikOut:
     """The owner's full NIK, for callers holding `registry:pii`. Every read is audited."""
     async with ctx.db.transaction() as session:
@@ -324,12 +333,21 @@ async def owner_nik(
     return OwnerNikOut(umkm_id=umkm_id, owner_nik=nik)
 
 
-@router.get("/changes", response_model=ChangeFeed, tags=["change feed"], responses=problem_responses(401, 403, 422))
+@router.get(
+    "/changes",
+    response_model=ChangeFeed,
+    tags=["change feed"],
+    responses=problem_responses(401, 403, 422),
+)
 async def changes(
     actor: Reader,
     ctx: Ctx,
-    since: Annotated[str | None, Query(description="next_since of your previous read; omit to start")] = None,
-    wilayah: Annotated[str | None, Query(description="Province or kab/kota; default: your wilayah")] = None,
+    since: Annotated[
+        str | None, Query(description="next_since of your previous read; omit to start")
+    ] = None,
+    wilayah: Annotated[
+        str | None, Query(description="Province or kab/kota; default: your wilayah")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> ChangeFeed:
     """Every registration, update, deactivation and merge in a region, in commit order.
@@ -340,7 +358,9 @@ async def changes(
     after = decode_cursor(since)
     if after is None:
         after = (0, 0)
-    elif not (isinstance(after, list) and len(after) == 2 and all(isinstance(x, int) for x in after)):
+    elif not (
+        isinstance(after, list) and len(after) == 2 and all(isinstance(x, int) for x in after)
+    ):
         raise invalid("query.since", "Invalid cursor; use next_since from a previous read.")
     region = _wilayah_query(wilayah)
     async with ctx.db.transaction() as session:

@@ -52,7 +52,11 @@ class Umkm(Base):
     __tablename__ = "umkm"
     __table_args__ = (
         Index("ix_umkm_id", "id"),
-        Index("ix_umkm_village_prefix", "village_code", postgresql_ops={"village_code": "text_pattern_ops"}),
+        Index(
+            "ix_umkm_village_prefix",
+            "village_code",
+            postgresql_ops={"village_code": "text_pattern_ops"},
+        ),
         Index("ix_umkm_kbli_prefix", "kbli_code", postgresql_ops={"kbli_code": "text_pattern_ops"}),
         Index("ix_umkm_owner_nik_hash", "owner_nik_hash"),
         Index("ix_umkm_scale", "scale"),
@@ -118,7 +122,9 @@ class UmkmChange(Base):
     )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    txid: Mapped[int] = mapped_column(BigInteger, server_default=text("pg_current_xact_id()::text::bigint"))
+    txid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("pg_current_xact_id()::text::bigint")
+    )
     umkm_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     province_code: Mapped[str] = mapped_column(String(2))
     regency_code: Mapped[str] = mapped_column(String(5))
@@ -166,7 +172,9 @@ class PiiAccessLog(Base):
     client_id: Mapped[str] = mapped_column(Text)
     actor_kind: Mapped[str] = mapped_column(String(20))
     purpose: Mapped[str | None] = mapped_column(Text)
-    accessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    accessed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 messaging_tables = define_messaging_tables(metadata)

@@ -24,7 +24,9 @@ def wilayah_condition(prefix: str) -> Any:
         return and_(Umkm.province_code == province, Umkm.village_code == prefix)
     if len(prefix) == 2:
         return Umkm.province_code == province
-    return and_(Umkm.province_code == province, Umkm.village_code.startswith(prefix + ".", autoescape=True))
+    return and_(
+        Umkm.province_code == province, Umkm.village_code.startswith(prefix + ".", autoescape=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,9 @@ def _apply(stmt: Select[Any], f: SearchFilters, scope: str | None) -> Select[Any
         stmt = stmt.where(Umkm.nib.is_not(None) if f.has_nib else Umkm.nib.is_(None))
     if f.name:
         # trigram-indexed substring match on the normalised name
-        stmt = stmt.where(Umkm.business_name_search.contains(" ".join(f.name.lower().split()), autoescape=True))
+        stmt = stmt.where(
+            Umkm.business_name_search.contains(" ".join(f.name.lower().split()), autoescape=True)
+        )
     if f.status:
         stmt = stmt.where(Umkm.status == f.status)
     return stmt
@@ -88,7 +92,9 @@ class UmkmRepository:
             UmkmNib.__table__.delete().where(and_(UmkmNib.nib == nib, UmkmNib.umkm_id == umkm_id))
         )
 
-    async def update_versioned(self, row: Umkm, expected_version: int, changes: dict[str, Any]) -> bool:
+    async def update_versioned(
+        self, row: Umkm, expected_version: int, changes: dict[str, Any]
+    ) -> bool:
         """Compare-and-set on `version` so two concurrent writers cannot both win."""
         stmt = (
             update(Umkm)
@@ -114,7 +120,9 @@ class UmkmRepository:
         stmt = stmt.order_by(Umkm.id).limit(limit)
         return list((await self.session.execute(stmt)).scalars())
 
-    async def counts(self, column: Any, f: SearchFilters, *, scope: str | None) -> list[tuple[str, int]]:
+    async def counts(
+        self, column: Any, f: SearchFilters, *, scope: str | None
+    ) -> list[tuple[str, int]]:
         stmt = _apply(select(column.label("key"), func.count().label("n")), f, scope)
         stmt = stmt.group_by(column).order_by(column)
         return [(str(k), int(n)) for k, n in (await self.session.execute(stmt)).all()]
@@ -123,7 +131,11 @@ class UmkmRepository:
         self.session.add(entry)
 
     async def scale_history(self, umkm_id: uuid.UUID) -> list[ScaleHistory]:
-        stmt = select(ScaleHistory).where(ScaleHistory.umkm_id == umkm_id).order_by(ScaleHistory.changed_at, ScaleHistory.id)
+        stmt = (
+            select(ScaleHistory)
+            .where(ScaleHistory.umkm_id == umkm_id)
+            .order_by(ScaleHistory.changed_at, ScaleHistory.id)
+        )
         return list((await self.session.execute(stmt)).scalars())
 
     async def log_pii_access(self, entry: PiiAccessLog) -> None:

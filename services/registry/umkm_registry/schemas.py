@@ -62,7 +62,7 @@ class Certification(Strict):
 
 
 class UmkmFields(Strict):
-    """Fields shared by create and patch; all optional here, required ones enforced in UmkmCreate."""
+    """Fields shared by create and patch (all optional; UmkmCreate requires its own)."""
 
     nib: NibStr | None = Field(default=None, examples=["9120001234567"])
     npwp: NpwpStr | None = Field(
@@ -72,8 +72,12 @@ class UmkmFields(Strict):
     address: str | None = Field(default=None, max_length=500)
     latitude: float | None = Field(default=None, ge=LAT_RANGE[0], le=LAT_RANGE[1])
     longitude: float | None = Field(default=None, ge=LNG_RANGE[0], le=LNG_RANGE[1])
-    capital_idr: int | None = Field(default=None, ge=0, le=10**15, description="Rupiah, excluding land and buildings")
-    annual_sales_idr: int | None = Field(default=None, ge=0, le=10**16, description="Rupiah per year")
+    capital_idr: int | None = Field(
+        default=None, ge=0, le=10**15, description="Rupiah, excluding land and buildings"
+    )
+    annual_sales_idr: int | None = Field(
+        default=None, ge=0, le=10**16, description="Rupiah per year"
+    )
     workforce: int | None = Field(default=None, ge=0, le=1_000_000)
     founded_on: date | None = None
     products: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
@@ -106,7 +110,8 @@ class UmkmCreate(UmkmFields):
     owner_nik: NikStr = Field(examples=["3273014507850001"])
     kbli: Kbli
     village_code: VillageCode = Field(
-        examples=["32.73.01.1001"], description="Kemendagri desa/kelurahan code, with or without dots"
+        examples=["32.73.01.1001"],
+        description="Kemendagri desa/kelurahan code, with or without dots",
     )
 
     @model_validator(mode="after")
@@ -157,7 +162,9 @@ class Wilayah(BaseModel):
 class Location(BaseModel):
     latitude: float | None
     longitude: float | None
-    approximate: bool = Field(description="true when the point is the kecamatan centre, not the business")
+    approximate: bool = Field(
+        description="true when the point is the kecamatan centre, not the business"
+    )
 
 
 class UmkmOut(BaseModel):
@@ -219,7 +226,9 @@ class ChangeOut(BaseModel):
     version: int = Field(description="The record's version right after this change")
     changed_at: datetime
     merged_into: uuid.UUID | None = None
-    umkm: UmkmOut | None = Field(description="The record as it is now (null if it no longer exists)")
+    umkm: UmkmOut | None = Field(
+        description="The record as it is now (null if it no longer exists)"
+    )
 
 
 class ChangeFeed(BaseModel):

@@ -13,6 +13,8 @@ from umkm_shared.crypto import NikVault
 from umkm_shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, invalid
 from umkm_shared.events.registry import (
     Certification as CertificationEvent,
+)
+from umkm_shared.events.registry import (
     KbliRef,
     UmkmDeactivated,
     UmkmRegistered,
@@ -67,7 +69,9 @@ def row_dict(row: Umkm) -> dict[str, Any]:
 
 
 class RegistryService:
-    def __init__(self, session: AsyncSession, actor: Actor, vault: NikVault, outbox: Outbox) -> None:
+    def __init__(
+        self, session: AsyncSession, actor: Actor, vault: NikVault, outbox: Outbox
+    ) -> None:
         self.session = session
         self.actor = actor
         self.vault = vault
@@ -105,7 +109,7 @@ class RegistryService:
         if fields["scale"] == "besar":
             raise invalid(
                 "body.capital_idr",
-                "capital or sales put this business above menengah (usaha besar): it is not an UMKM",
+                "capital or sales make this a usaha besar (above menengah): not an UMKM",
             )
         now = datetime.now(UTC)
         row = Umkm(
@@ -144,7 +148,9 @@ class RegistryService:
                 changed_by=self.actor.client_id,
             )
         )
-        await self.outbox.enqueue(self.session, UmkmRegistered(umkm=snapshot(row)), subject=str(row.id))
+        await self.outbox.enqueue(
+            self.session, UmkmRegistered(umkm=snapshot(row)), subject=str(row.id)
+        )
         return row
 
     async def update(self, umkm_id: uuid.UUID, patch: UmkmPatch, if_match: int) -> Umkm:
@@ -153,7 +159,7 @@ class RegistryService:
             raise Conflict(detail=f"UMKM {umkm_id} is {row.status}; only active records can change")
         if row.version != if_match:
             raise PreconditionFailed(
-                detail=f"If-Match version {if_match} is stale: the record is at version {row.version}",
+                detail=f"If-Match version {if_match} is stale: the record is at {row.version}",
                 extra={"current_version": row.version},
             )
         if patch.village_code:
@@ -174,7 +180,9 @@ class RegistryService:
             if row.nib:
                 await self.repo.release_nib(row.nib, row.id)
             if changes["nib"]:
-                holder = await self.repo.claim_nib(changes["nib"], row.id, changes.get("province_code", row.province_code))
+                holder = await self.repo.claim_nib(
+                    changes["nib"], row.id, changes.get("province_code", row.province_code)
+                )
                 if holder is not None:
                     raise Conflict(
                         detail=f"NIB {changes['nib']} is already registered to UMKM {holder}",
@@ -183,12 +191,16 @@ class RegistryService:
         previous_scale = row.scale
         if not await self.repo.update_versioned(row, if_match, changes):
             raise PreconditionFailed(detail="the record changed meanwhile; read it again")
-        changed_fields = sorted(k for k in changes if not k.startswith("owner_nik_") and k != "business_name_search")
+        changed_fields = sorted(
+            k for k in changes if not k.startswith("owner_nik_") and k != "business_name_search"
+        )
         if any(k.startswith("owner_nik_") for k in changes):
             changed_fields.append("owner_nik")
         await self.changes.record(row, "updated")
         await self.outbox.enqueue(
-            self.session, UmkmUpdated(umkm=snapshot(row), changed_fields=changed_fields), subject=str(row.id)
+            self.session,
+            UmkmUpdated(umkm=snapshot(row), changed_fields=changed_fields),
+            subject=str(row.id),
         )
         if row.scale != previous_scale:
             _, basis = domain.scale_of(row.capital_idr, row.annual_sales_idr)
@@ -227,12 +239,14 @@ class RegistryService:
             raise Conflict(detail=f"UMKM {umkm_id} is already {row.status}", extra={"allowed": []})
         if if_match is not None and row.version != if_match:
             raise PreconditionFailed(
-                detail=f"If-Match version {if_match} is stale: the record is at version {row.version}",
+                detail=f"If-Match version {if_match} is stale: the record is at {row.version}",
                 extra={"current_version": row.version},
             )
         now = datetime.now(UTC)
         await self.repo.update_versioned(
-            row, row.version, {"status": "inactive", "deactivated_at": now, "deactivation_reason": reason}
+            row,
+            row.version,
+            {"status": "inactive", "deactivated_at": now, "deactivation_reason": reason},
         )
         await self.changes.record(row, "deactivated")
         await self.outbox.enqueue(
@@ -253,12 +267,21 @@ class RegistryService:
     async def get(self, umkm_id: uuid.UUID) -> Umkm:
         return await self._visible(umkm_id)
 
-    async def search(self, filters: SearchFilters, after: uuid.UUID | None, limit: int) -> list[Umkm]:
-        if filters.wilayah and self.scope and not (
-            filters.wilayah == self.scope or filters.wilayah.startswith(self.scope + ".")
-            or self.scope.startswith(filters.wilayah + ".")
+    async def search(
+        self, filters: SearchFilters, after: uuid.UUID | None, limit: int
+    ) -> list[Umkm]:
+        if (
+            filters.wilayah
+            and self.scope
+            and not (
+                filters.wilayah == self.scope
+                or filters.wilayah.startswith(self.scope + ".")
+                or self.scope.startswith(filters.wilayah + ".")
+            )
         ):
-            raise Forbidden(detail=f"wilayah {filters.wilayah} is outside your wilayah {self.scope}")
+            raise Forbidden(
+                detail=f"wilayah {filters.wilayah} is outside your wilayah {self.scope}"
+            )
         return await self.repo.search(filters, scope=self.scope, after=after, limit=limit)
 
     def feed_wilayah(self, wilayah: str | None) -> str | None:
@@ -266,7 +289,9 @@ class RegistryService:
         if wilayah is None:
             return self.scope
         if wilayah.count(".") > 1:
-            raise invalid("query.wilayah", "the change feed is by province or kabupaten/kota", wilayah)
+            raise invalid(
+                "query.wilayah", "the change feed is by province or kabupaten/kota", wilayah
+            )
         if self.scope and not (wilayah == self.scope or wilayah.startswith(self.scope + ".")):
             raise Forbidden(detail=f"wilayah {wilayah} is outside your wilayah {self.scope}")
         return wilayah

@@ -20,7 +20,7 @@ def build(settings: Settings, bus: EventBus | None = None) -> tuple[FastAPI, Ser
     return build_service(
         settings,
         title="UMKM Supply chain",
-        description="Anchors' procurement, supplier matching, purchase orders and invoices (arriving in a later release).",
+        description="Procurement, supplier matching, purchase orders and invoices (later release).",
         tables=messaging_tables,
         bus=bus,
     )

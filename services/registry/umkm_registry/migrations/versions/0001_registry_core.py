@@ -77,7 +77,9 @@ def upgrade() -> None:
     op.execute("CREATE INDEX ix_umkm_kbli_prefix ON umkm (kbli_code text_pattern_ops)")
     op.execute("CREATE INDEX ix_umkm_owner_nik_hash ON umkm (owner_nik_hash)")
     op.execute("CREATE INDEX ix_umkm_scale ON umkm (scale)")
-    op.execute("CREATE INDEX ix_umkm_name_trgm ON umkm USING gin (business_name_search gin_trgm_ops)")
+    op.execute(
+        "CREATE INDEX ix_umkm_name_trgm ON umkm USING gin (business_name_search gin_trgm_ops)"
+    )
 
     op.create_table(
         "umkm_changes",
@@ -99,7 +101,9 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_umkm_changes_feed", "umkm_changes", ["txid", "seq"])
-    op.create_index("ix_umkm_changes_province_feed", "umkm_changes", ["province_code", "txid", "seq"])
+    op.create_index(
+        "ix_umkm_changes_province_feed", "umkm_changes", ["province_code", "txid", "seq"]
+    )
     op.create_index("ix_umkm_changes_regency_feed", "umkm_changes", ["regency_code", "txid", "seq"])
     op.create_table(
         "umkm_nib",
