@@ -44,6 +44,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
+
 from umkm_shared.db import Database, async_url, create_database_if_missing
 from umkm_shared.events import make_event, to_kafka
 from umkm_shared.events.registry import (
@@ -166,6 +167,7 @@ async def run_outbox(
     outbox = Outbox(tables, outbox_source)
     n = len(payloads)
     show_progress(n, lambda: consumed)
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     for start in range(0, n, args.commit_batch):
         async with db.transaction() as session:
@@ -173,6 +175,7 @@ async def run_outbox(
     t_written = time.perf_counter()
     await wait_for(lambda: consumed >= n, 600, "outbox events consumed")
     t1 = time.perf_counter()
+    cpu = time.process_time() - cpu0
     await relay.stop()
     await subscription.stop()
     await bus.stop()
@@ -182,6 +185,7 @@ async def run_outbox(
         "rate": round(n / seconds, 1),
         "write_seconds": round(t_written - t0, 3),
         "relay_seconds": round(published_at - t0, 3),
+        "python_cpu_seconds": round(cpu, 3),
         "consumed": consumed,
     }
 
@@ -239,6 +243,7 @@ async def run_baseline(
     )
     await producer.start()
     show_progress(n, lambda: consumed)
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     for start in range(0, n, args.relay_batch):
         futures = [
@@ -248,12 +253,18 @@ async def run_baseline(
         await asyncio.gather(*futures)
     await wait_for(lambda: consumed >= n, 600, "baseline messages consumed")
     t1 = time.perf_counter()
+    cpu = time.process_time() - cpu0
     stop.set()
     await task
     await producer.stop()
     await consumer.stop()
     seconds = t1 - t0
-    return {"seconds": round(seconds, 3), "rate": round(n / seconds, 1), "consumed": consumed}
+    return {
+        "seconds": round(seconds, 3),
+        "rate": round(n / seconds, 1),
+        "python_cpu_seconds": round(cpu, 3),
+        "consumed": consumed,
+    }
 
 
 async def drop_database(admin_url: str, name: str) -> None:

@@ -86,7 +86,9 @@ def build_platform(
     server_url: str, secrets: dict[str, Any], *, on_ready: Hook | None = None, **settings: Any
 ) -> tuple[FastAPI, dict[str, tuple[FastAPI, ServiceRuntime]]]:
     """The root app with every service mounted; `on_ready` runs once all have started."""
-    bus = InProcessBus()
+    # max_lag=0: publish returns once every consumer group committed, so an outbox row is
+    # marked sent only when its effects are durable (the in-process log itself is not).
+    bus = InProcessBus(max_lag=0)
     services: dict[str, tuple[FastAPI, ServiceRuntime]] = {}
     for spec in SERVICES:
         service_settings = spec.settings_cls(

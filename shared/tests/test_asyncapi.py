@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -67,7 +68,7 @@ def test_generation_is_deterministic_and_complete() -> None:
             target = target[part]
 
 
-def test_check_flag_reports_a_stale_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_check_flag_reports_a_stale_file(tmp_path: Path) -> None:
     stale = tmp_path / "asyncapi.yaml"
     stale.write_text("asyncapi: 3.0.0\n", encoding="utf-8")
     result = subprocess.run(

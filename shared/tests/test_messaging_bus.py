@@ -27,8 +27,8 @@ from umkm_shared.messaging.kafka import KafkaBus, ensure_topics, murmur2, partit
 FAST = {"initial_backoff": 0.01, "max_backoff": 0.05}
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -275,7 +275,7 @@ async def test_kafka_rebalance_loses_nothing_and_repeats_nothing(kafka_bootstrap
         first = await bus.subscribe(group, [topic], member("first"))
         await wait_until(lambda: sum(counts.values()) >= 10)
         second = await bus.subscribe(group, [topic], member("second"))  # triggers a rebalance
-        await wait_until(lambda: len(counts) == N, timeout=40)
+        await wait_until(lambda: len(counts) == N, seconds=40)
         await asyncio.sleep(0.5)
         await first.stop()
         await second.stop()
@@ -328,6 +328,7 @@ async def test_inprocess_second_member_of_a_group_is_a_standby() -> None:
     await bus.publish([msg("t", "k", "3")])
     await wait_until(lambda: len(b.seen) == 1)
     assert a.values() == ["1", "2"] and b.values() == ["3"]
+    await sub_b.stop()
     await bus.stop()
 
 
@@ -337,4 +338,3 @@ async def test_inprocess_stop_of_a_standby_returns() -> None:
     sub_b = await bus.subscribe("g", ["t"], Collector())
     await asyncio.wait_for(sub_b.stop(), 2)
     await asyncio.wait_for(sub_a.stop(), 2)
-

@@ -17,7 +17,7 @@ from sqlalchemy import Column, MetaData, Table, Text, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from umkm_shared.db import Database
-from umkm_shared.events import CloudEvent, EventPayload, from_kafka, to_kafka
+from umkm_shared.events import CloudEvent, EventPayload, from_kafka, make_event, to_kafka
 from umkm_shared.events import base as event_base
 from umkm_shared.messaging.bus import BusMessage, EventBus, dlq_topic
 from umkm_shared.messaging.consumer import EventConsumer
@@ -35,8 +35,8 @@ from umkm_shared.messaging.tables import (
 FAST = {"initial_backoff": 0.01, "max_backoff": 0.05}
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -291,7 +291,9 @@ async def test_enqueue_many_copies_in_order_and_relay_drains_in_batches(env: Env
 async def test_drain_pipelines_batches_in_order_and_survives_a_failed_publish(env: Env) -> None:
     keys = [uuid.uuid4() for _ in range(3)]
     async with env.db.transaction() as session:
-        await env.outbox().enqueue_many(session, [env.event(i, key=keys[i % 3]) for i in range(230)])
+        await env.outbox().enqueue_many(
+            session, [env.event(i, key=keys[i % 3]) for i in range(230)]
+        )
 
     real_publish = env.bus.publish
     calls = 0
@@ -413,10 +415,10 @@ async def test_always_failing_event_is_dead_lettered_and_the_consumer_moves_on(e
             raise ValueError("n must not be zero")
 
     group = f"g-{hexid()}"
+    handlers = {env.payload.type_name(): picky}  # keyed by wire type this time
     consumer = EventConsumer(
-        env.db, env.tables, env.bus, group, [env.topic], {env.payload.type_name(): picky},
-        max_retries=2, **FAST,
-    )  # fmt: skip
+        env.db, env.tables, env.bus, group, [env.topic], handlers, max_retries=2, **FAST
+    )
     await consumer.start()
     try:
         # One key, so "bad" is followed by "good" on the same partition.
@@ -504,6 +506,47 @@ async def test_unknown_types_are_recorded_and_skipped_and_garbage_is_dead_letter
     assert dead[0].header("dlq_attempts") == b"1"  # permanent: not retried
 
 
+async def test_skipped_event_is_applied_on_replay_once_a_handler_exists(env: Env) -> None:
+    """An event recorded as "skipped" (no handler yet) does not block a later replay."""
+    group = f"g-{hexid()}"
+    event = make_event(env.event(7), env.source)
+    message = to_kafka(event, env.topic, event.subject)
+
+    class Other(EventPayload):
+        event_type: ClassVar[str] = f"id.umkm.test.other_{hexid()}"
+        topic: ClassVar[str] = env.topic
+        key_field: ClassVar[str] = "item_id"
+        item_id: uuid.UUID
+
+    try:
+        old = EventConsumer(env.db, env.tables, env.bus, group, None, {Other: env.apply_handler()})
+        await old.handle(message)  # a type this version does not handle
+        assert old.stats.skipped == 1
+        assert [r.outcome for r in await env.inbox_rows(group)] == ["skipped"]
+
+        new = EventConsumer(
+            env.db, env.tables, env.bus, group, None, {env.payload: env.apply_handler()}
+        )
+        await new.handle(message)  # offsets reset after an upgrade: the event comes again
+        await new.handle(message)  # and once more: now a duplicate
+    finally:
+        event_base._REGISTRY.pop(Other.type_name(), None)
+    assert (new.stats.applied, new.stats.duplicates) == (1, 1)
+    assert [r.outcome for r in await env.inbox_rows(group)] == ["applied"]
+    assert await env.effect_count() == 1
+
+
+async def test_trace_context_travels_from_the_outbox_to_kafka_headers(env: Env) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    async with env.db.transaction() as session:
+        one = await env.outbox().enqueue(session, env.event(1), traceparent=traceparent)
+        await env.outbox().enqueue_many(session, [env.event(2)], traceparent=traceparent)
+    assert await env.relay().publish_pending() == 2
+    messages = await env.topic_messages()
+    assert [m.header("traceparent") for m in messages] == [traceparent.encode()] * 2
+    assert one.traceparent == traceparent
+
+
 # -- migrations -------------------------------------------------------------------------------
 
 
@@ -516,11 +559,12 @@ async def test_migration_helpers_create_exactly_the_defined_tables(db: Database)
     metadata = MetaData(schema=schema)
     define_messaging_tables(metadata)
 
+    def only_this_schema(name: str | None, kind: str, parent: Any) -> bool:
+        return name == schema if kind == "schema" else True
+
     def migrate_and_compare(conn: Any) -> list[Any]:
-        context = MigrationContext.configure(
-            conn, opts={"include_schemas": True, "include_name": lambda n, t, p: (
-                n == schema if t == "schema" else True)}
-        )  # fmt: skip
+        opts = {"include_schemas": True, "include_name": only_this_schema}
+        context = MigrationContext.configure(conn, opts=opts)
         create_messaging_tables(Operations(context), schema=schema)
         diff = compare_metadata(context, metadata)
         drop_messaging_tables(Operations(context), schema=schema)
@@ -542,4 +586,3 @@ def test_notify_channel_names_are_safe_identifiers() -> None:
     assert notify_channel_for("/registry") == "outbox_registry"
     assert notify_channel_for("/supply-chain") == "outbox_supply_chain"
     assert len(notify_channel_for("/" + "x" * 200)) == 63
-

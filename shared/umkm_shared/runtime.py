@@ -32,7 +32,7 @@ def make_bus(settings: ServiceSettings) -> EventBus:
         return KafkaBus(settings.kafka_bootstrap_servers, client_id=settings.service_name)
     from umkm_shared.messaging.inprocess import InProcessBus
 
-    return InProcessBus()
+    return InProcessBus(max_lag=0)  # publish returns once consumers committed: see InProcessBus
 
 
 @dataclass

@@ -109,6 +109,7 @@ def to_out(row: Umkm) -> UmkmOut:
         updated_at=row.updated_at,
         deactivated_at=row.deactivated_at,
         deactivation_reason=row.deactivation_reason,
+        merged_into=row.merged_into,  # type: ignore[attr-defined]  # column added by dedup
     )
 
 

@@ -191,6 +191,9 @@ class UmkmOut(BaseModel):
     updated_at: datetime
     deactivated_at: datetime | None
     deactivation_reason: str | None
+    merged_into: uuid.UUID | None = Field(
+        default=None, description='Status "merged": the record this duplicate was merged into'
+    )
 
 
 class ScaleChangeOut(BaseModel):

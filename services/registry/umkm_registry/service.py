@@ -26,6 +26,7 @@ from umkm_shared.ids import new_id
 from umkm_shared.messaging.outbox import Outbox
 
 from . import domain
+from .dedup import detect_candidates
 from .models import PiiAccessLog, ScaleHistory, Umkm
 from .repository import ChangeRepository, SearchFilters, UmkmRepository
 from .schemas import UmkmCreate, UmkmPatch
@@ -133,6 +134,7 @@ class RegistryService:
                 )
         await self.repo.add(row)
         await self.changes.record(row, "registered")
+        await detect_candidates(self.session, [row.id])  # queue possible duplicates for review
         _, basis = domain.scale_of(row.capital_idr, row.annual_sales_idr)
         await self.repo.add_scale_change(
             ScaleHistory(
@@ -202,6 +204,8 @@ class RegistryService:
             UmkmUpdated(umkm=snapshot(row), changed_fields=changed_fields),
             subject=str(row.id),
         )
+        if changes.keys() & {"owner_nik_hash", "business_name", "village_code"}:
+            await detect_candidates(self.session, [row.id])  # queue possible duplicates for review
         if row.scale != previous_scale:
             _, basis = domain.scale_of(row.capital_idr, row.annual_sales_idr)
             await self.repo.add_scale_change(

@@ -178,7 +178,7 @@ def _key_schema(cls: type[EventPayload], schemas: dict[str, Any]) -> dict[str, A
     return schema
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
     """Multi-line strings as literal blocks, so descriptions stay readable in the file."""
 
 
@@ -192,7 +192,7 @@ _Dumper.add_representer(str, _str)
 
 def render(payloads: list[type[EventPayload]] | None = None) -> str:
     """The AsyncAPI document as YAML text."""
-    body = yaml.dump(
+    body: str = yaml.dump(
         build_document(payloads),
         Dumper=_Dumper,
         sort_keys=False,

@@ -160,7 +160,7 @@ def from_kafka(
             id=h["ce_id"],
             source=h["ce_source"],
             type=h["ce_type"],
-            time=h["ce_time"],  # type: ignore[arg-type]  # pydantic parses RFC 3339
+            time=h["ce_time"],  # pydantic parses RFC 3339
             subject=h.get("ce_subject"),
             dataschema=h.get("ce_dataschema"),
             datacontenttype=JSON,

@@ -22,6 +22,7 @@ __all__ = [
     "KbliRef",
     "Scale",
     "UmkmDeactivated",
+    "UmkmMerged",
     "UmkmRegistered",
     "UmkmScaleChanged",
     "UmkmSnapshot",
@@ -141,3 +142,28 @@ class UmkmDeactivated(EventPayload):
     village_code: str
     reason: str | None = None
     deactivated_at: UtcDatetime
+
+
+class UmkmMerged(EventPayload):
+    """A duplicate record (`merged_id`) was merged into another (`survivor_id`) after a Dinas or
+    the ministry reviewed it. The merged record stays readable with status "merged"; from now on
+    the business is `survivor_id`, whose own `UmkmUpdated` (same transaction) carries the fields
+    it took over.
+
+    Keyed by `merged_id`: this is the last event of the merged record, so it stays ordered after
+    every earlier event of that record (a consumer never sees the merged record change after its
+    merge). The survivor's events keep their own key and order.
+    """
+
+    event_type: ClassVar[str] = "id.umkm.registry.umkm.merged"
+    version: ClassVar[int] = 1
+    topic: ClassVar[str] = REGISTRY_TOPIC
+    key_field: ClassVar[str] = "merged_id"
+
+    merged_id: UUID = Field(description="The duplicate record, now status merged")
+    survivor_id: UUID = Field(description="The record that continues")
+    province_code: str
+    village_code: str
+    merged_version: int = Field(description="The merged record's version after the merge")
+    survivor_version: int = Field(description="The survivor's version after the merge")
+    merged_at: UtcDatetime

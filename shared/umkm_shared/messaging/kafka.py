@@ -336,7 +336,11 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
         options.update(self.bus.consumer_options)
         consumer = AIOKafkaConsumer(**options)
         consumer.subscribe(list(self.topics), listener=self)
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # no half-open client left behind
+            raise
         self._consumer = consumer
         self._fetch_task = asyncio.create_task(
             self._fetch_loop(consumer), name=f"kafka-fetch:{self.group}"
@@ -390,7 +394,7 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
                 batches = await consumer.getmany(timeout_ms=200)
             except ConsumerStoppedError:
                 return
-            except KafkaError:
+            except Exception:
                 log.exception("fetch failed for group %s; retrying", self.group)
                 await asyncio.sleep(1)
                 continue

@@ -48,7 +48,7 @@ __all__ = ["OutboxRelay"]
 
 log = logging.getLogger(__name__)
 
-_dialect = postgresql.dialect()
+_dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 _RFC3339 = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'  # the same form as envelope.format_time
 
 
