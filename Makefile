@@ -20,6 +20,7 @@ test: sync
 lint: sync
 	uv run ruff check .
 	uv run ruff format --check .
+	uv run mypy shared/umkm_shared
 
 sync:
 	uv sync --frozen

@@ -649,3 +649,19 @@ async def test_koperasi_reads_its_own_members_and_nothing_else(
 async def test_bandung_village_is_a_valid_seat(client, dinas):
     kop = await create_koperasi(client, dinas, wilayah_code=BANDUNG_VILLAGE.replace(".", ""))
     assert kop["wilayah"]["code"] == BANDUNG_VILLAGE
+
+
+async def test_deactivating_an_umkm_ends_its_memberships(client, app, dinas, ministry):
+    from registry_support import idem, new_umkm
+
+    umkm = (await client.post("/v1/umkm", json=new_umkm(), headers=dinas | idem())).json()
+    kop = await client.post("/v1/koperasi", json=new_koperasi(), headers=dinas | idem())
+    assert kop.status_code == 201, kop.text
+    kop_id = kop.json()["id"]
+    joined = await client.post(f"/v1/koperasi/{kop_id}/members", json={"umkm_id": umkm["id"]}, headers=dinas)
+    assert joined.status_code == 201, joined.text
+    r = await client.post(f"/v1/umkm/{umkm['id']}/deactivate", json={"reason": "Tutup"}, headers=dinas)
+    assert r.status_code == 200
+    members = (await client.get(f"/v1/umkm/{umkm['id']}/koperasi", headers=dinas)).json()
+    items = members["items"] if isinstance(members, dict) else members
+    assert items and all(m["left_on"] is not None for m in items)

@@ -253,6 +253,11 @@ class RegistryService:
             {"status": "inactive", "deactivated_at": now, "deactivation_reason": reason},
         )
         await self.changes.record(row, "deactivated")
+        from .koperasi.service import end_memberships_of_umkm  # koperasi builds on this module
+
+        await end_memberships_of_umkm(
+            self.session, self.outbox, row.id, now.date(), "UMKM deactivated", self.actor.client_id
+        )
         await self.outbox.enqueue(
             self.session,
             UmkmDeactivated(

@@ -178,7 +178,7 @@ def _key_schema(cls: type[EventPayload], schemas: dict[str, Any]) -> dict[str, A
     return schema
 
 
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
+class _Dumper(yaml.SafeDumper):
     """Multi-line strings as literal blocks, so descriptions stay readable in the file."""
 
 

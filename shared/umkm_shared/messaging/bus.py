@@ -184,7 +184,7 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Backoff before retry number `attempt` (1-based), with ±20 % jitter."""
         base = min(self.max_backoff, self.initial_backoff * 2.0 ** max(0, attempt - 1))
-        return base * random.uniform(0.8, 1.2)
+        return float(base * random.uniform(0.8, 1.2))
 
 
 DeadLetterSink = Callable[[BusMessage], Awaitable[None]]

@@ -500,7 +500,7 @@ class _Writer:
         self._xlsx: Any = None
         self._file: IO[Any]
         if fmt == "xlsx":
-            from openpyxl import Workbook  # type: ignore[import-untyped]
+            from openpyxl import Workbook
 
             self._xlsx = Workbook(write_only=True)
             self._sheet = self._xlsx.create_sheet("Data UMKM")

@@ -68,7 +68,7 @@ def koperasi_out(row: Koperasi) -> KoperasiOut:
         regency=_region(row.regency_code),
         province=_region(row.province_code),
         address=row.address,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         dissolved_on=row.dissolved_on,
         version=row.version,
         created_at=row.created_at,
@@ -91,7 +91,7 @@ def _membership_fields(m: KoperasiMembership) -> dict[str, object]:
 
 
 def member_out(m: KoperasiMembership, umkm: Umkm | None) -> MemberOut:
-    return MemberOut(**_membership_fields(m), umkm=to_out(umkm) if umkm is not None else None)  # type: ignore[arg-type]
+    return MemberOut(**_membership_fields(m), umkm=to_out(umkm) if umkm is not None else None)
 
 
 def koperasi_response(
@@ -304,4 +304,4 @@ async def memberships_of_umkm(
     """Every koperasi membership of an UMKM, past ones included, oldest first."""
     async with ctx.db.transaction() as session:
         rows = await _service(ctx, session, actor).memberships_of(umkm_id)
-    return [UmkmMembershipOut(**_membership_fields(m), koperasi=koperasi_out(k)) for m, k in rows]  # type: ignore[arg-type]
+    return [UmkmMembershipOut(**_membership_fields(m), koperasi=koperasi_out(k)) for m, k in rows]

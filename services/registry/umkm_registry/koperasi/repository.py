@@ -71,7 +71,7 @@ class KoperasiRepository:
             .values(**changes, version=Koperasi.version + 1, updated_at=func.now())
             .execution_options(synchronize_session=False)
         )
-        done = (await self.session.execute(stmt)).rowcount == 1  # type: ignore[attr-defined]
+        done = bool((await self.session.execute(stmt)).rowcount == 1)  # type: ignore[attr-defined]
         if done:
             await self.session.refresh(row)
         return done

@@ -44,12 +44,12 @@ def snapshot(row: Koperasi) -> KoperasiSnapshot:
         koperasi_id=row.id,
         name=row.name,
         legal_number=row.legal_number,
-        type=row.type,  # type: ignore[arg-type]
+        type=row.type,
         wilayah_code=row.wilayah_code,
         regency_code=row.regency_code,
         province_code=row.province_code,
         address=row.address,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         dissolved_on=row.dissolved_on,
         version=row.version,
         registered_at=row.created_at,
@@ -66,7 +66,7 @@ def ended_event(m: KoperasiMembership, cause: str = "left") -> KoperasiMembershi
         joined_on=m.joined_on,
         left_on=m.left_on,
         reason=m.left_reason,
-        cause=cause,  # type: ignore[arg-type]
+        cause=cause,
         ended_at=m.ended_at,
     )
 
@@ -330,7 +330,7 @@ class KoperasiService:
                 membership_id=membership.id,
                 umkm_id=umkm.id,
                 koperasi_id=koperasi_id,
-                koperasi_type=koperasi.type,  # type: ignore[arg-type]
+                koperasi_type=koperasi.type,
                 umkm_province_code=umkm.province_code,
                 joined_on=membership.joined_on,
                 started_at=membership.created_at,
@@ -379,8 +379,7 @@ async def end_memberships_of_umkm(
     session: AsyncSession, outbox: Outbox, umkm_id: uuid.UUID, left_on: date, reason: str, by: str
 ) -> list[KoperasiMembership]:
     """Close every open membership of an UMKM (for callers that retire a record, e.g. a
-    dedup merge or a deactivation that should end memberships); writes the events. Not wired
-    into the core registry yet: see docs/koperasi.md."""
+    dedup merge or a deactivation); writes the events. Deactivation calls it."""
     stmt = (
         select(KoperasiMembership)
         .where(KoperasiMembership.umkm_id == umkm_id, KoperasiMembership.left_on.is_(None))
