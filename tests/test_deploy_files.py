@@ -158,6 +158,7 @@ def settings_class(svc: Svc) -> type[Any]:
     """The service's own settings class (a ServiceSettings subclass with its env prefix, in
     <package>.config), or a stand-in with the contract's prefix while it does not exist yet."""
     from pydantic_settings import SettingsConfigDict
+
     from umkm_shared.settings import ServiceSettings
 
     for module_name in (f"{svc.package}.config", f"{svc.package}.settings"):

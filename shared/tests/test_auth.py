@@ -20,6 +20,7 @@ from alembic.operations import Operations
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import SecretStr, ValidationError
+
 from umkm_shared.auth import (
     Actor,
     ActorKind,

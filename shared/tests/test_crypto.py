@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+
 from umkm_shared.crypto import DecryptionError, NikVault
 from umkm_shared.settings import ServiceSettings
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from umkm_shared.db import Database
 from umkm_shared.errors import Conflict
 from umkm_shared.idempotency import (

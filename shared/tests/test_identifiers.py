@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
+
 from umkm_shared.identifiers import (
     DesaCode,
     IdentifierError,

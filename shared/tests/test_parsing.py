@@ -7,6 +7,7 @@ from datetime import date, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from umkm_shared.parsing import (
     ParseError,
     format_rupiah,

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 
 import pytest
+
 from umkm_shared.reference import (
     KBLI_LEVELS,
     Region,

@@ -7,6 +7,7 @@ from itertools import pairwise
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from umkm_shared.scale import (
     SCALE_BANDS,
     Scale,

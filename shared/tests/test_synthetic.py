@@ -16,6 +16,7 @@ from typing import Any, cast
 import openpyxl  # type: ignore[import-untyped]
 import orjson
 import pytest
+
 from umkm_shared.identifiers import (
     IdentifierError,
     nik_birth_date_parts,

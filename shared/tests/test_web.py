@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Path, Request
 from pydantic import BaseModel, field_validator
+
 from umkm_shared.errors import Conflict
 from umkm_shared.logging import configure_logging
 from umkm_shared.observability import parse_traceparent

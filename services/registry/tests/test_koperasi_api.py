@@ -459,12 +459,12 @@ async def test_inactive_merged_or_unknown_umkm_cannot_join(client, dinas, runtim
     assert r.status_code == 422 and problem_fields(r) == ["body.umkm_id"]
     assert (await join(client, dinas, str(uuid.uuid4()), member)).status_code == 404
 
-    # a member that closes down may still leave
+    # a member that closes down leaves with its deactivation; leaving again is refused
     r = await client.post(
         f"/v1/umkm/{member}/deactivate", json={"reason": "Usaha tutup"}, headers=dinas
     )
     assert r.status_code == 200
-    assert (await leave(client, dinas, kop, member, reason="Usaha tutup")).status_code == 200
+    assert (await leave(client, dinas, kop, member, reason="Usaha tutup")).status_code == 409
 
 
 async def test_dissolution_ends_memberships_and_is_final(client, dinas, ministry, runtime):
