@@ -9,9 +9,10 @@ its event consumers. The same object serves both ways of running:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 
@@ -35,6 +36,15 @@ def make_bus(settings: ServiceSettings) -> EventBus:
     return InProcessBus(max_lag=0)  # publish returns once consumers committed: see InProcessBus
 
 
+class BackgroundWorker(Protocol):
+    """Something the runtime starts after its consumers and stops before them (e.g. the
+    registry's import worker)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass
 class ServiceRuntime:
     settings: ServiceSettings
@@ -43,6 +53,7 @@ class ServiceRuntime:
     tables: MessagingTables
     owns_bus: bool = True  # False in embedded mode: the composition root starts the shared bus
     consumers: list[EventConsumer] = field(default_factory=list)
+    workers: list[BackgroundWorker] = field(default_factory=list)
     relay_enabled: bool = True
     outbox: Outbox = field(init=False)
     relay: OutboxRelay = field(init=False)
@@ -63,8 +74,12 @@ class ServiceRuntime:
             await self.relay.start()
         for consumer in self.consumers:
             await consumer.start()
+        for worker in self.workers:
+            await worker.start()
 
     async def stop(self) -> None:
+        for worker in reversed(self.workers):
+            await worker.stop()
         for consumer in reversed(self.consumers):
             await consumer.stop()
         await self.relay.stop()
@@ -81,9 +96,11 @@ def build_service(
     tables: MessagingTables,
     routers: Sequence[APIRouter] = (),
     bus: EventBus | None = None,
+    body_limit_overrides: Mapping[str, int] | None = None,
 ) -> tuple[FastAPI, ServiceRuntime]:
     """A service's app and runtime. Pass `bus` to share one (embedded mode: the caller starts
-    it); without one the runtime makes its own from settings and starts it with the app."""
+    it); without one the runtime makes its own from settings and starts it with the app.
+    `body_limit_overrides`: path prefix -> max request body bytes (e.g. a file upload route)."""
     from umkm_shared.web import create_service_app
 
     runtime = ServiceRuntime(
@@ -109,6 +126,7 @@ def build_service(
         routers=routers,
         lifespan=lifespan,
         readiness_checks=runtime.readiness_checks,
+        body_limit_overrides=body_limit_overrides,
     )
     app.state.runtime = runtime
     return app, runtime

@@ -38,14 +38,18 @@ def desa() -> str:
 
 
 def nik() -> str:
-    return valid_nik(day=_rand.randint(1, 28), month=_rand.randint(1, 12), year2=_rand.randint(60, 99))
+    return valid_nik(
+        day=_rand.randint(1, 28), month=_rand.randint(1, 12), year2=_rand.randint(60, 99)
+    )
 
 
 def nib() -> str:
     return f"95{uuid.uuid4().int % 10**11:011d}"
 
 
-async def register(client: httpx.AsyncClient, headers: dict[str, str], **over: Any) -> dict[str, Any]:
+async def register(
+    client: httpx.AsyncClient, headers: dict[str, str], **over: Any
+) -> dict[str, Any]:
     r = await client.post("/v1/umkm", json=new_umkm(**over), headers=headers | idem())
     assert r.status_code == 201, r.text
     return dict(r.json())
@@ -198,7 +202,9 @@ async def test_one_side_with_nib_is_still_a_candidate(client, dinas, runtime):
     assert "only one has an NIB" in cand.reason
 
 
-async def test_no_candidate_for_other_desa_other_owner_other_name_or_two_nibs(client, dinas, runtime):
+async def test_no_candidate_for_other_desa_other_owner_other_name_or_two_nibs(
+    client, dinas, runtime
+):
     village, owner = desa(), nik()
     base = await register(client, dinas, village_code=village, owner_nik=owner)
     other_desa = await register(client, dinas, village_code=desa(), owner_nik=owner)
@@ -244,7 +250,9 @@ async def test_detection_is_set_based_and_idempotent_for_bulk_writers(app, runti
 async def test_changing_name_or_owner_runs_detection(client, dinas, runtime):
     village, owner = desa(), nik()
     a = await register(client, dinas, village_code=village, owner_nik=owner)
-    b = await register(client, dinas, village_code=village, owner_nik=nik(), business_name="Bengkel Las Jaya")
+    b = await register(
+        client, dinas, village_code=village, owner_nik=nik(), business_name="Bengkel Las Jaya"
+    )
     assert await candidates_between(runtime, a["id"], b["id"]) == []
     r = await client.patch(
         f"/v1/umkm/{b['id']}", json={"owner_nik": owner}, headers=dinas | {"If-Match": '"1"'}
@@ -258,6 +266,17 @@ async def test_changing_name_or_owner_runs_detection(client, dinas, runtime):
     )
     assert r.status_code == 200, r.text
     await candidate_pair(runtime, a["id"], b["id"])
+
+
+async def test_a_change_that_breaks_the_rules_closes_the_open_candidate(client, dinas, runtime):
+    a, b, cand = await make_pair(client, dinas, runtime)
+    r = await client.patch(
+        f"/v1/umkm/{b['id']}", json={"village_code": desa()}, headers=dinas | {"If-Match": '"1"'}
+    )
+    assert r.status_code == 200, r.text
+    cand = await candidate_pair(runtime, a["id"], b["id"])
+    assert cand.status == "superseded" and "no longer meets" in (cand.note or "")
+    assert cand.decided_by == "registry:dedup" and cand.decided_at is not None
 
 
 # --- review API -------------------------------------------------------------------------------
@@ -287,13 +306,17 @@ async def list_ids(client: httpx.AsyncClient, headers: dict[str, str], **params:
             return ids
 
 
-async def test_list_shows_both_records_and_a_dinas_sees_only_its_wilayah(client, app, dinas, ministry, runtime):
+async def test_list_shows_both_records_and_a_dinas_sees_only_its_wilayah(
+    client, app, dinas, ministry, runtime
+):
     jakarta = mint(app, "dinas", wilayah="31")
     a, b, bandung_cand = await make_pair(client, dinas, runtime)
     _, _, jakarta_cand = await make_pair(client, jakarta, runtime, village="31.71.01.1001")
 
     r = await client.get(
-        "/v1/duplicate-candidates", params={"wilayah": a["wilayah"]["village"]["code"]}, headers=dinas
+        "/v1/duplicate-candidates",
+        params={"wilayah": a["wilayah"]["village"]["code"]},
+        headers=dinas,
     )
     assert r.status_code == 200, r.text
     (item,) = [i for i in r.json()["items"] if i["id"] == str(bandung_cand.id)]
@@ -310,15 +333,25 @@ async def test_list_shows_both_records_and_a_dinas_sees_only_its_wilayah(client,
     assert {str(bandung_cand.id), str(jakarta_cand.id)} <= set(everything)
     assert str(jakarta_cand.id) in await list_ids(client, ministry, wilayah="31.71")
 
-    assert (await client.get("/v1/duplicate-candidates", params={"wilayah": "31"}, headers=dinas)).status_code == 403
-    assert (await client.get(f"/v1/duplicate-candidates/{jakarta_cand.id}", headers=dinas)).status_code == 403
-    assert (await client.get(f"/v1/duplicate-candidates/{bandung_cand.id}", headers=dinas)).status_code == 200
-    assert (await client.get(f"/v1/duplicate-candidates/{uuid.uuid4()}", headers=dinas)).status_code == 404
+    assert (
+        await client.get("/v1/duplicate-candidates", params={"wilayah": "31"}, headers=dinas)
+    ).status_code == 403
+    assert (
+        await client.get(f"/v1/duplicate-candidates/{jakarta_cand.id}", headers=dinas)
+    ).status_code == 403
+    assert (
+        await client.get(f"/v1/duplicate-candidates/{bandung_cand.id}", headers=dinas)
+    ).status_code == 200
+    assert (
+        await client.get(f"/v1/duplicate-candidates/{uuid.uuid4()}", headers=dinas)
+    ).status_code == 404
     bank = mint(app, "bank", actor_id="bank-a")
     assert (await client.get("/v1/duplicate-candidates", headers=bank)).status_code == 403
     # another Dinas can decide nothing here
     url = f"/v1/duplicate-candidates/{bandung_cand.id}"
-    assert (await client.post(f"{url}/merge", json={"keep": "a"}, headers=jakarta)).status_code == 403
+    assert (
+        await client.post(f"{url}/merge", json={"keep": "a"}, headers=jakarta)
+    ).status_code == 403
     assert (await client.post(f"{url}/keep-both", headers=jakarta)).status_code == 403
     assert (await candidate_pair(runtime, a["id"], b["id"])).status == "open"
 
@@ -337,6 +370,21 @@ async def feed_position(client: httpx.AsyncClient, headers: dict[str, str], *ids
                 if not waiting:
                     return str(since)
                 await asyncio.sleep(0.05)
+
+
+async def feed_items(
+    client: httpx.AsyncClient, headers: dict[str, str], since: str, ids: set[str], count: int
+) -> list[dict[str, Any]]:
+    """The feed's items about `ids` after `since`, once there are `count` of them."""
+    async with asyncio.timeout(10):
+        while True:
+            r = await client.get(
+                "/v1/changes", params={"since": since, "limit": 1000}, headers=headers
+            )
+            items = [i for i in r.json()["items"] if i["umkm_id"] in ids]
+            if len(items) >= count:
+                return items
+            await asyncio.sleep(0.05)
 
 
 async def test_merge_moves_fields_keeps_history_and_tells_everyone(client, dinas, runtime):
@@ -374,21 +422,26 @@ async def test_merge_moves_fields_keeps_history_and_tells_everyone(client, dinas
     r = await client.post("/v1/umkm", json=new_umkm(nib=loser_nib), headers=dinas | idem())
     assert r.status_code == 409 and r.json()["existing_id"] == a["id"]
     # a merged record cannot change any more
-    r = await client.patch(f"/v1/umkm/{b['id']}", json={"workforce": 1}, headers=dinas | {"If-Match": '"2"'})
+    r = await client.patch(
+        f"/v1/umkm/{b['id']}", json={"workforce": 1}, headers=dinas | {"If-Match": '"2"'}
+    )
     assert r.status_code == 409
     # history: the merged record as it was
     r = await client.get(f"/v1/umkm/{a['id']}/merge-history", headers=dinas)
     (entry,) = r.json()
     assert entry["merged_id"] == b["id"] and entry["candidate_id"] == str(cand.id)
-    assert entry["merged_record"]["nib"] == loser_nib and entry["merged_record"]["status"] == "active"
+    assert (
+        entry["merged_record"]["nib"] == loser_nib and entry["merged_record"]["status"] == "active"
+    )
     assert entry["survivor_before"]["nib"] is None
-    assert {"nib", "npwp", "products", "certifications", "kbli_others"} <= set(entry["filled_fields"])
+    assert {"nib", "npwp", "products", "certifications", "kbli_others"} <= set(
+        entry["filled_fields"]
+    )
     assert entry["decided_by"].startswith("test-dinas-")
     assert (await client.get(f"/v1/umkm/{b['id']}/merge-history", headers=dinas)).json() == [entry]
     # change feed: merged (with merged_into), then updated for the survivor
-    r = await client.get("/v1/changes", params={"since": since, "limit": 1000}, headers=dinas)
-    feed = [(i["change"], i["umkm_id"], i["merged_into"], i["version"]) for i in r.json()["items"]
-            if i["umkm_id"] in (a["id"], b["id"])]  # fmt: skip
+    items = await feed_items(client, dinas, since, {a["id"], b["id"]}, 2)
+    feed = [(i["change"], i["umkm_id"], i["merged_into"], i["version"]) for i in items]
     assert feed == [("merged", b["id"], a["id"], 2), ("updated", a["id"], None, 2)]
     # events in the outbox: UmkmMerged keyed by the merged record, UmkmUpdated by the survivor
     outbox = messaging_tables.outbox
@@ -423,7 +476,14 @@ async def test_merge_moves_fields_keeps_history_and_tells_everyone(client, dinas
         assert r.status_code == 409, r.text
         assert r.json()["allowed"] == [] and "already decided (merged" in r.json()["detail"]
     async with runtime.db.session() as s:
-        assert await s.scalar(select(func.count()).select_from(MergeHistory).where(MergeHistory.merged_id == uuid.UUID(b["id"]))) == 1
+        assert (
+            await s.scalar(
+                select(func.count())
+                .select_from(MergeHistory)
+                .where(MergeHistory.merged_id == uuid.UUID(b["id"]))
+            )
+            == 1
+        )
         holder = await s.scalar(select(UmkmNib.umkm_id).where(UmkmNib.nib == loser_nib))
     assert str(holder) == a["id"]
 
@@ -431,12 +491,14 @@ async def test_merge_moves_fields_keeps_history_and_tells_everyone(client, dinas
 async def test_merge_with_nothing_to_take_still_versions_the_survivor(client, ministry, runtime):
     a, b, cand = await make_pair(client, ministry, runtime)
     since = await feed_position(client, ministry, a["id"], b["id"])
-    r = await client.post(f"/v1/duplicate-candidates/{cand.id}/merge", json={"keep": "b"}, headers=ministry)
+    r = await client.post(
+        f"/v1/duplicate-candidates/{cand.id}/merge", json={"keep": "b"}, headers=ministry
+    )
     assert r.status_code == 200, r.text
     survivor_id = str(cand.umkm_b)
     assert r.json()["survivor"]["id"] == survivor_id and r.json()["survivor"]["version"] == 2
-    r = await client.get("/v1/changes", params={"since": since, "limit": 1000}, headers=ministry)
-    changes = [(i["change"], i["umkm_id"]) for i in r.json()["items"] if i["umkm_id"] in (a["id"], b["id"])]
+    items = await feed_items(client, ministry, since, {a["id"], b["id"]}, 2)
+    changes = [(i["change"], i["umkm_id"]) for i in items]
     assert changes == [("merged", str(cand.umkm_a)), ("updated", survivor_id)]
 
 
@@ -453,7 +515,9 @@ async def test_keep_both_closes_the_candidate_for_good(client, dinas, runtime):
         assert r.headers["content-type"].startswith("application/problem+json")
     # both records stay active and the pair is never raised again
     for rec in (a, b):
-        assert (await client.get(f"/v1/umkm/{rec['id']}", headers=dinas)).json()["status"] == "active"
+        assert (await client.get(f"/v1/umkm/{rec['id']}", headers=dinas)).json()[
+            "status"
+        ] == "active"
     async with runtime.db.transaction() as s:
         assert await detect_candidates(s, [uuid.UUID(a["id"]), uuid.UUID(b["id"])]) == 0
     assert str(cand.id) not in await list_ids(client, dinas)
@@ -470,11 +534,15 @@ async def test_merge_body_and_state_are_checked(client, app, dinas, runtime):
     reader = mint(app, "dinas", wilayah="32.73", scopes=frozenset({"registry:read"}))
     assert (await client.post(url, json={"keep": "a"}, headers=reader)).status_code == 403
     # a record deactivated meanwhile cannot be merged; keeping both is what is left
-    r = await client.post(f"/v1/umkm/{b['id']}/deactivate", json={"reason": "Usaha tutup"}, headers=dinas)
+    r = await client.post(
+        f"/v1/umkm/{b['id']}/deactivate", json={"reason": "Usaha tutup"}, headers=dinas
+    )
     assert r.status_code == 200
     r = await client.post(url, json={"keep": "a"}, headers=dinas)
     assert r.status_code == 409 and r.json()["allowed"] == ["keep-both"]
-    assert (await client.post(f"/v1/duplicate-candidates/{cand.id}/keep-both", headers=dinas)).status_code == 200
+    assert (
+        await client.post(f"/v1/duplicate-candidates/{cand.id}/keep-both", headers=dinas)
+    ).status_code == 200
 
 
 async def test_merge_is_idempotent_with_a_key(client, dinas, runtime):
@@ -488,35 +556,61 @@ async def test_merge_is_idempotent_with_a_key(client, dinas, runtime):
     assert (await client.post(url, json={"keep": "a"}, headers=dinas)).status_code == 409
 
 
-async def test_merge_closes_and_repoints_the_merged_records_other_candidates(app, client, dinas, runtime):
+async def test_merge_closes_and_repoints_the_merged_records_other_candidates(
+    app, client, dinas, runtime
+):
     village, owner = desa(), nik()
     a = await insert_direct(app, runtime, village_code=village, owner_nik=owner)
-    b = await insert_direct(app, runtime, village_code=village, owner_nik=owner, business_name="Kripik Tempe Bu Sri")
-    c = await insert_direct(app, runtime, village_code=village, owner_nik=owner, business_name="Keripik Tempe Sri")
+    b = await insert_direct(
+        app, runtime, village_code=village, owner_nik=owner, business_name="Kripik Tempe Bu Sri"
+    )
+    c = await insert_direct(
+        app, runtime, village_code=village, owner_nik=owner, business_name="Keripik Tempe Sri"
+    )
     async with runtime.db.transaction() as s:
         assert await detect_candidates(s, [b]) == 2  # a-b and b-c; a-c is not known yet
     ab = await candidate_pair(runtime, str(a), str(b))
     bc = await candidate_pair(runtime, str(b), str(c))
     assert await candidates_between(runtime, str(a), str(c)) == []
-    r = await client.post(f"/v1/duplicate-candidates/{ab.id}/merge", json={"survivor": str(a)}, headers=dinas)
+    r = await client.post(
+        f"/v1/duplicate-candidates/{ab.id}/merge", json={"survivor": str(a)}, headers=dinas
+    )
     assert r.status_code == 200, r.text
     bc = await candidate_pair(runtime, str(b), str(c))
     assert bc.status == "superseded" and str(b) in (bc.note or "") and bc.decided_at is not None
     ac = await candidate_pair(runtime, str(a), str(c))  # re-pointed to the survivor
     assert ac.status == "open"
-    r = await client.post(f"/v1/duplicate-candidates/{bc.id}/merge", json={"keep": "a"}, headers=dinas)
+    r = await client.post(
+        f"/v1/duplicate-candidates/{bc.id}/merge", json={"keep": "a"}, headers=dinas
+    )
     assert r.status_code == 409
 
 
 async def test_merge_closes_survivor_candidates_that_now_have_two_nibs(client, dinas, runtime):
     village, owner = desa(), nik()
     a = await register(client, dinas, village_code=village, owner_nik=owner)
-    b = await register(client, dinas, village_code=village, owner_nik=owner, nib=nib(), business_name="Kripik Tempe Bu Sri")
-    c = await register(client, dinas, village_code=village, owner_nik=owner, nib=nib(), business_name="Keripik Tempe Sri")
+    b = await register(
+        client,
+        dinas,
+        village_code=village,
+        owner_nik=owner,
+        nib=nib(),
+        business_name="Kripik Tempe Bu Sri",
+    )
+    c = await register(
+        client,
+        dinas,
+        village_code=village,
+        owner_nik=owner,
+        nib=nib(),
+        business_name="Keripik Tempe Sri",
+    )
     ab = await candidate_pair(runtime, a["id"], b["id"])
     ac = await candidate_pair(runtime, a["id"], c["id"])
     assert await candidates_between(runtime, b["id"], c["id"]) == []  # two NIBs
-    r = await client.post(f"/v1/duplicate-candidates/{ab.id}/merge", json={"survivor": a["id"]}, headers=dinas)
+    r = await client.post(
+        f"/v1/duplicate-candidates/{ab.id}/merge", json={"survivor": a["id"]}, headers=dinas
+    )
     assert r.status_code == 200 and r.json()["survivor"]["nib"] == b["nib"]
     ac = await candidate_pair(runtime, a["id"], c["id"])
     assert ac.status == "superseded"  # a now has b's NIB, c has its own: two businesses

@@ -15,6 +15,7 @@ from . import endpoints, export
 from .config import RegistrySettings
 from .context import RegistryContext
 from .dedup import endpoints as dedup_endpoints
+from .imports import ImportSettings, ImportWorker
 from .imports import endpoints as import_endpoints
 from .koperasi import endpoints as koperasi_endpoints
 from .models import messaging_tables
@@ -33,6 +34,7 @@ only inside its wilayah. Errors are RFC 9457 `application/problem+json`.
 def build(
     settings: RegistrySettings, bus: EventBus | None = None
 ) -> tuple[FastAPI, ServiceRuntime]:
+    import_settings = ImportSettings()
     app, runtime = build_service(
         settings,
         title="UMKM Registry",
@@ -47,10 +49,18 @@ def build(
             token_router(endpoints.client_store),
         ],
         bus=bus,
+        # bulk import uploads (multipart overhead on top of the file cap)
+        body_limit_overrides={"/v1/imports": import_settings.max_file_bytes + 1024 * 1024},
     )
     app.state.registry = RegistryContext(
         db=runtime.db, vault=NikVault.from_settings(settings), outbox=runtime.outbox
     )
+    worker = ImportWorker(
+        runtime.db, app.state.registry.vault, runtime.outbox, settings, import_settings
+    )
+    app.state.import_settings = import_settings
+    app.state.import_worker = worker
+    runtime.workers.append(worker)
     return app, runtime
 
 

@@ -104,6 +104,8 @@ class Umkm(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deactivation_reason: Mapped[str | None] = mapped_column(Text)
+    # The record a merged UMKM was merged into (NULL unless status is "merged"; migration 0003).
+    merged_into: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class UmkmChange(Base):

@@ -34,7 +34,7 @@ REGISTRY_TOPIC = "umkm.registry.v1"
 REGISTRY_SOURCE = "/registry"
 
 Scale = Literal["mikro", "kecil", "menengah", "besar"]
-UmkmStatus = Literal["active", "inactive"]
+UmkmStatus = Literal["active", "inactive", "merged"]
 
 
 class _Model(BaseModel):
@@ -130,7 +130,7 @@ class UmkmScaleChanged(EventPayload):
 
 
 class UmkmDeactivated(EventPayload):
-    """A UMKM was deactivated (closed, merged as a duplicate, ...)."""
+    """A UMKM was deactivated (closed down; a duplicate merged away gets UmkmMerged instead)."""
 
     event_type: ClassVar[str] = "id.umkm.registry.umkm.deactivated"
     version: ClassVar[int] = 1

@@ -26,7 +26,7 @@ def candidate_out(cand: DuplicateCandidate, records: dict[uuid.UUID, Umkm]) -> C
     a, b = records.get(cand.umkm_a), records.get(cand.umkm_b)
     return CandidateOut(
         id=cand.id,
-        status=cand.status,  # type: ignore[arg-type]
+        status=cand.status,
         score=cand.score,
         reason=cand.reason,
         province_code=cand.province_code,

@@ -1,8 +1,5 @@
 """Dedup tables: the review queue of duplicate candidates and the history of merges.
-
-Also adds `merged_into` to the `Umkm` mapping (the column is created by migration 0003), so a
-merged record can say which record it became.
-"""
+(`umkm.merged_into`, created by migration 0003, is mapped in umkm_registry.models.)"""
 
 from __future__ import annotations
 
@@ -24,10 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..models import Base, Umkm
-
-# The record a merged UMKM was merged into (NULL unless status is "merged").
-Umkm.merged_into = mapped_column(Uuid, nullable=True)  # type: ignore[attr-defined]
+from ..models import Base
 
 CANDIDATE_STATUSES = ("open", "merged", "kept_both", "superseded")
 

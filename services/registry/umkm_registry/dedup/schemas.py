@@ -18,7 +18,7 @@ class CandidateOut(BaseModel):
     id: uuid.UUID
     status: CandidateStatus = Field(
         description="open: waiting for a decision; merged / kept_both: decided (final); "
-        "superseded: closed because a merge made the pair moot"
+        "superseded: closed because a merge or a change made the pair moot"
     )
     score: float = Field(description="Name similarity 0-100 (rapidfuzz token_set_ratio)")
     reason: str
@@ -40,7 +40,9 @@ class MergeBody(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"keep": "a"}, {"survivor": "0193..."}]},
+        json_schema_extra={
+            "examples": [{"keep": "a"}, {"survivor": "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b"}]
+        },
     )
 
     survivor: uuid.UUID | None = None

@@ -172,6 +172,16 @@ class DedupService:
             },
         )
         await registry.changes.record(merged, "merged", merged_into=survivor.id)
+        from ..koperasi.service import end_memberships_of_umkm  # the merged record retires
+
+        await end_memberships_of_umkm(
+            self.session,
+            registry.outbox,
+            merged.id,
+            now.date(),
+            "merged as a duplicate",
+            registry.actor.client_id,
+        )
         await registry.outbox.enqueue(
             self.session,
             UmkmMerged(
