@@ -404,21 +404,20 @@ async def test_token_endpoint_issues_tokens_for_stored_clients(client, app: Fast
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
 
 
-async def test_change_feed_is_ordered_resumable_and_region_scoped(client, app, dinas):
-    jabar = mint(app, "dinas", wilayah="32")
-    # start from the end of the feed so far
+async def feed_end(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """The feed's cursor after everything committed so far."""
     since = None
     while True:
-        page = (
-            await client.get(
-                "/v1/changes",
-                params={"limit": 1000} | ({"since": since} if since else {}),
-                headers=dinas,
-            )
-        ).json()
+        params = {"limit": 1000} | ({"since": since} if since else {})
+        page = (await client.get("/v1/changes", params=params, headers=headers)).json()
         since = page["next_since"]
         if not page["items"]:
-            break
+            return since
+
+
+async def test_change_feed_is_ordered_resumable_and_region_scoped(client, app, dinas):
+    jabar = mint(app, "dinas", wilayah="32")
+    since = await feed_end(client, dinas)
     a = (await register(client, dinas)).json()
     b = (await register(client, dinas)).json()
     await client.patch(
@@ -466,18 +465,7 @@ async def test_change_feed_never_skips_a_slow_transaction(client, dinas, runtime
     """A transaction that took its seq early but commits late must still be served."""
     from umkm_registry.models import UmkmChange
 
-    since = None
-    while True:
-        page = (
-            await client.get(
-                "/v1/changes",
-                params={"limit": 1000} | ({"since": since} if since else {}),
-                headers=dinas,
-            )
-        ).json()
-        since = page["next_since"]
-        if not page["items"]:
-            break
+    since = await feed_end(client, dinas)
     a = (await register(client, dinas)).json()
     async with runtime.db.transaction() as slow:
         slow.add(

@@ -102,6 +102,24 @@ class RegistryService:
             raise Forbidden(detail=f"UMKM {umkm_id} is outside your wilayah {self.actor.wilayah}")
         return row
 
+    async def _record_scale(self, row: Umkm, previous: str | None, at: datetime) -> None:
+        """Append the record's current scale to its history ("naik kelas")."""
+        _, basis = domain.scale_of(row.capital_idr, row.annual_sales_idr)
+        await self.repo.add_scale_change(
+            ScaleHistory(
+                id=new_id(),
+                umkm_id=row.id,
+                province_code=row.province_code,
+                previous_scale=previous,
+                new_scale=row.scale,
+                capital_idr=row.capital_idr,
+                annual_sales_idr=row.annual_sales_idr,
+                basis=basis,
+                changed_at=at,
+                changed_by=self.actor.client_id,
+            )
+        )
+
     # --- commands ---------------------------------------------------------------------------
 
     async def register(self, body: UmkmCreate) -> Umkm:
@@ -135,21 +153,7 @@ class RegistryService:
         await self.repo.add(row)
         await self.changes.record(row, "registered")
         await detect_candidates(self.session, [row.id])  # queue possible duplicates for review
-        _, basis = domain.scale_of(row.capital_idr, row.annual_sales_idr)
-        await self.repo.add_scale_change(
-            ScaleHistory(
-                id=new_id(),
-                umkm_id=row.id,
-                province_code=row.province_code,
-                previous_scale=None,
-                new_scale=row.scale,
-                capital_idr=row.capital_idr,
-                annual_sales_idr=row.annual_sales_idr,
-                basis=basis,
-                changed_at=now,
-                changed_by=self.actor.client_id,
-            )
-        )
+        await self._record_scale(row, None, now)
         await self.outbox.enqueue(
             self.session, UmkmRegistered(umkm=snapshot(row)), subject=str(row.id)
         )
@@ -207,21 +211,7 @@ class RegistryService:
         if changes.keys() & {"owner_nik_hash", "business_name", "village_code"}:
             await detect_candidates(self.session, [row.id])  # queue possible duplicates for review
         if row.scale != previous_scale:
-            _, basis = domain.scale_of(row.capital_idr, row.annual_sales_idr)
-            await self.repo.add_scale_change(
-                ScaleHistory(
-                    id=new_id(),
-                    umkm_id=row.id,
-                    province_code=row.province_code,
-                    previous_scale=previous_scale,
-                    new_scale=row.scale,
-                    capital_idr=row.capital_idr,
-                    annual_sales_idr=row.annual_sales_idr,
-                    basis=basis,
-                    changed_at=row.updated_at,
-                    changed_by=self.actor.client_id,
-                )
-            )
+            await self._record_scale(row, previous_scale, row.updated_at)
             await self.outbox.enqueue(
                 self.session,
                 UmkmScaleChanged(
