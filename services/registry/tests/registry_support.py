@@ -75,3 +75,34 @@ def new_umkm(**over: Any) -> dict[str, Any]:
 
 def idem() -> dict[str, str]:
     return {"Idempotency-Key": str(new_id())}
+
+
+async def read_registry_topic(
+    bootstrap: str, wanted: dict[str, int], seconds: float = 30
+) -> dict[str, list[Any]]:
+    """Records of `umkm.registry.v1` by message key, read from the start until each key in
+    `wanted` has at least its count (a fresh consumer group, nothing committed)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        "umkm.registry.v1",
+        bootstrap_servers=bootstrap,
+        group_id=f"test-{new_id().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    by_key: dict[str, list[Any]] = {key: [] for key in wanted}
+    await consumer.start()
+    try:
+        async with asyncio.timeout(seconds):
+            while any(len(by_key[k]) < n for k, n in wanted.items()):
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for m in records:
+                        if m.key and m.key.decode() in by_key:
+                            by_key[m.key.decode()].append(m)
+    finally:
+        await consumer.stop()
+    return by_key

@@ -3,17 +3,22 @@ earlier events), UmkmUpdated keyed by the survivor."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer
-from registry_support import BANDUNG, idem, mint, new_umkm, registry_settings, valid_nik
+from registry_support import (
+    BANDUNG,
+    idem,
+    mint,
+    new_umkm,
+    read_registry_topic,
+    registry_settings,
+    valid_nik,
+)
 
 from umkm_registry.app import MIGRATIONS, build
 from umkm_shared.db import upgrade
-from umkm_shared.ids import new_id
 
 
 async def test_merge_events_reach_kafka_in_order_per_record(
@@ -47,25 +52,7 @@ async def test_merge_events_reach_kafka_in_order_per_record(
             )
             assert r.status_code == 200, r.text
 
-        consumer = AIOKafkaConsumer(
-            "umkm.registry.v1",
-            bootstrap_servers=kafka_bootstrap,
-            group_id=f"test-{new_id().hex}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            by_key: dict[str, list[Any]] = {survivor: [], merged: []}
-            async with asyncio.timeout(30):
-                while len(by_key[survivor]) < 2 or len(by_key[merged]) < 2:
-                    batch = await consumer.getmany(timeout_ms=500)
-                    for records in batch.values():
-                        for m in records:
-                            if m.key and m.key.decode() in by_key:
-                                by_key[m.key.decode()].append(m)
-        finally:
-            await consumer.stop()
+        by_key = await read_registry_topic(kafka_bootstrap, {survivor: 2, merged: 2})
 
     def types(key: str) -> list[bytes]:
         return [dict(m.headers)["ce_type"] for m in by_key[key]]

@@ -3,16 +3,20 @@ outbox and relay, once per change."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
-from registry_support import BANDUNG, idem, mint, new_umkm, registry_settings
+from registry_support import (
+    BANDUNG,
+    idem,
+    mint,
+    new_umkm,
+    read_registry_topic,
+    registry_settings,
+)
 
 from umkm_registry.app import MIGRATIONS, build
 from umkm_shared.db import upgrade
-from umkm_shared.ids import new_id
 
 
 async def test_registered_event_is_read_from_kafka_with_cloudevents_headers(
@@ -35,23 +39,7 @@ async def test_registered_event_is_read_from_kafka_with_cloudevents_headers(
             )
             assert r.status_code == 200
 
-        consumer = AIOKafkaConsumer(
-            "umkm.registry.v1",
-            bootstrap_servers=kafka_bootstrap,
-            group_id=f"test-{new_id().hex}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            mine: list[Any] = []
-            async with asyncio.timeout(30):
-                while len(mine) < 2:
-                    batch = await consumer.getmany(timeout_ms=500)
-                    for records in batch.values():
-                        mine += [m for m in records if m.key == umkm_id.encode()]
-        finally:
-            await consumer.stop()
+        mine = (await read_registry_topic(kafka_bootstrap, {umkm_id: 2}))[umkm_id]
 
     headers = [dict(m.headers) for m in mine]
     assert [h["ce_type"] for h in headers] == [
