@@ -521,10 +521,7 @@ async def merge_batch(conn: Conn, ctx: MergeContext, lo: int, hi: int) -> MergeC
     )
     if ctx.want_inserted_ids and counts.inserted:
         counts.inserted_ids = [
-            r[0]
-            for r in await conn.fetch(
-                "SELECT id FROM imp_b WHERE how = 'new'"
-            )
+            r[0] for r in await conn.fetch("SELECT id FROM imp_b WHERE how = 'new'")
         ]
 
     # --- errors and counts ---------------------------------------------------------------

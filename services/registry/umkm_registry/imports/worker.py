@@ -61,6 +61,7 @@ from .settings import ImportSettings
 log = logging.getLogger(__name__)
 
 _LOCK_NAMESPACE = b"umkm-registry-import:"
+MAX_ATTEMPTS = 20  # claims of one job before it is failed (a crash loop must end)
 _TRANSIENT = (OSError, ConnectionError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
               asyncpg.CannotConnectNowError, BrokenProcessPool)  # fmt: skip
 
@@ -202,6 +203,12 @@ class ImportWorker:
 
     async def run_once(self) -> bool:
         """Claim one job and run it to its end (or to a crash). False when none was free."""
+        async with self.db.session() as session:  # an idle poll costs one pooled query
+            pending = await session.scalar(
+                text("SELECT 1 FROM imports WHERE status IN ('queued', 'running') LIMIT 1")
+            )
+        if pending is None:
+            return False
         lock_conn = await asyncpg.connect(self._dsn())
         try:
             job_id = await self._claim(lock_conn)
@@ -230,13 +237,23 @@ class ImportWorker:
     async def _claim(self, conn: asyncpg.Connection) -> uuid.UUID | None:
         async with conn.transaction():
             rows = await conn.fetch(
-                """SELECT id, phase, spool_path FROM imports
+                """SELECT id, phase, spool_path, attempts FROM imports
                    WHERE status IN ('queued', 'running')
                    ORDER BY created_at, id LIMIT 50 FOR UPDATE SKIP LOCKED"""
             )
             for row in rows:
                 if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(row["id"])):
                     continue  # a live worker runs it
+                if row["attempts"] >= MAX_ATTEMPTS:
+                    await conn.execute(
+                        """UPDATE imports SET status = 'failed', finished_at = now(),
+                           error = 'interrupted ' || attempts || ' times (database or worker '
+                                   'unavailable); retry it when the cause is fixed'
+                           WHERE id = $1""",
+                        row["id"],
+                    )
+                    await conn.fetchval("SELECT pg_advisory_unlock($1)", lock_key(row["id"]))
+                    continue
                 if row["phase"] == "staging" and not Path(row["spool_path"]).exists():
                     await conn.execute(
                         """UPDATE imports SET status = 'failed', finished_at = now(),
@@ -570,6 +587,8 @@ class ImportWorker:
         todo = iter(batches)
         done = 0
 
+        stats_lock = asyncio.Lock()
+
         async def run() -> None:
             nonlocal done
             for batch in todo:  # a shared iterator: each batch goes to one task
@@ -577,6 +596,9 @@ class ImportWorker:
                 done += 1
                 if self.after_commit is not None:
                     await self.after_commit("merge", done)
+                if not stats_lock.locked():
+                    async with stats_lock:
+                        await self._refresh_stats()
 
         tasks = [
             asyncio.create_task(run()) for _ in range(min(self.settings.mergers(), len(batches)))
@@ -659,6 +681,25 @@ class ImportWorker:
                 if attempt == 5:
                     raise
                 await asyncio.sleep(0.05 * (attempt + 1))
+
+    async def _refresh_stats(self) -> None:
+        """ANALYZE the umkm partitions this import has grown since their last statistics.
+
+        A national import multiplies the size of every partition within minutes, long before
+        autovacuum notices; with stale statistics the planner probes a partition through its
+        primary key (province_code: every row) instead of the owner's NIK hash, and each
+        "same owner, desa and name?" probe reads the whole partition."""
+        async with self.db.transaction() as session:
+            raw = await _driver(session)
+            stale = await raw.fetch(
+                """SELECT s.relid::regclass::text AS name
+                   FROM pg_stat_user_tables s JOIN pg_inherits i ON i.inhrelid = s.relid
+                   JOIN pg_class c ON c.oid = s.relid
+                   WHERE i.inhparent = 'umkm'::regclass
+                     AND s.n_mod_since_analyze > greatest(2000, 0.5 * greatest(c.reltuples, 0))"""
+            )
+            for row in stale:
+                await raw.execute(f'ANALYZE "{row["name"]}"')
 
     async def _call_dedup(
         self, session: AsyncSession, hook: Any, ids: list[uuid.UUID]
