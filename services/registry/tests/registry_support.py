@@ -36,7 +36,7 @@ def mint(
     """Authorization headers with a fresh token for an actor of `kind`."""
     actor = Actor(
         kind=ActorKind(kind),
-        client_id=f"test-{kind}-{new_id().hex[:8]}",
+        client_id=f"test-{kind}-{new_id().hex}",
         wilayah=wilayah,
         actor_id=actor_id,
         scopes=scopes,

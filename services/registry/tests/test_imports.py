@@ -627,3 +627,27 @@ async def test_sql_scale_matches_classify_scale(ia: ImportApp) -> None:
         )
         want = classify_scale(c, s)
         assert tuple(got[0]) == (str(want.scale), str(want.basis)), (c, s)
+
+
+async def test_parsing_in_worker_processes(
+    make_database: Any, keys: dict[str, Any], tmp_path: Path
+) -> None:
+    """The deployed path: rows parsed in a spawned process pool, merged two batches at once."""
+    m = write_import_file(tmp_path / "p.csv", 600, within="32", seed=71)
+    async for pia in import_app(
+        make_database, keys, "imports_pool", parse_workers=1, merge_connections=2,
+        chunk_rows=150, merge_rows=100,
+    ):  # fmt: skip
+        h = pia.headers()
+        job = await run(pia, h, Path(m.path))
+        assert job["status"] == "done", job["error"]
+        c = job["counts"]
+        assert (c["rows_failed"], c["rows_duplicate"], c["inserted"]) == (
+            len(m.invalid_rows),
+            len(m.duplicate_rows),
+            m.distinct_businesses,
+        )
+        report = await errors(pia, h, job["id"])
+        assert sorted((e["row"], e["column"]) for e in report) == sorted(
+            (e.row, e.column) for e in m.invalid_rows
+        )

@@ -59,7 +59,8 @@ async def ia(make_database: Any, keys: dict[str, Any]) -> AsyncIterator[ImportAp
 
 def worker(ia: ImportApp, **over: Any) -> ImportWorker:
     ctx = ia.app.state.registry
-    settings = ImportSettings(**({"parse_workers": 0} | SMALL | over))
+    base = {"parse_workers": 0, "spool_dir": ia.app.state.import_settings.spool_dir}
+    settings = ImportSettings(**(base | SMALL | over))
     return ImportWorker(ia.runtime.db, ctx.vault, ctx.outbox, ia.app.state.settings, settings)
 
 

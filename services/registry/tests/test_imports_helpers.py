@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -55,12 +57,17 @@ async def import_app(
     app, runtime = build(registry_settings(url, keys, log_level="WARNING"))
     runtime.relay_enabled = False  # the outbox is what these tests read
     worker = app.state.import_worker
-    worker.settings = ImportSettings(**({"parse_workers": 0, "poll_seconds": 0.2} | settings))
+    spool = Path(tempfile.mkdtemp(prefix="umkm-import-test-"))
+    defaults = {"parse_workers": 0, "poll_seconds": 0.2, "spool_dir": spool}
+    worker.settings = ImportSettings(**(defaults | settings))
     app.state.import_settings = worker.settings
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
-            yield ImportApp(app, runtime, c, url)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
+                yield ImportApp(app, runtime, c, url)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 async def upload(

@@ -658,9 +658,13 @@ async def test_deactivating_an_umkm_ends_its_memberships(client, app, dinas, min
     kop = await client.post("/v1/koperasi", json=new_koperasi(), headers=dinas | idem())
     assert kop.status_code == 201, kop.text
     kop_id = kop.json()["id"]
-    joined = await client.post(f"/v1/koperasi/{kop_id}/members", json={"umkm_id": umkm["id"]}, headers=dinas)
+    joined = await client.post(
+        f"/v1/koperasi/{kop_id}/members", json={"umkm_id": umkm["id"]}, headers=dinas
+    )
     assert joined.status_code == 201, joined.text
-    r = await client.post(f"/v1/umkm/{umkm['id']}/deactivate", json={"reason": "Tutup"}, headers=dinas)
+    r = await client.post(
+        f"/v1/umkm/{umkm['id']}/deactivate", json={"reason": "Tutup"}, headers=dinas
+    )
     assert r.status_code == 200
     members = (await client.get(f"/v1/umkm/{umkm['id']}/koperasi", headers=dinas)).json()
     items = members["items"] if isinstance(members, dict) else members

@@ -136,7 +136,7 @@ def to_out(job: ImportJob, base: str = "v1/imports") -> ImportJobOut:
         ok = job.rows_staged
     return ImportJobOut(
         id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         file_name=job.file_name,
         format=job.format,
         size_bytes=job.size_bytes,
@@ -147,7 +147,7 @@ def to_out(job: ImportJob, base: str = "v1/imports") -> ImportJobOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
         progress=Progress(
-            phase=job.phase,  # type: ignore[arg-type]
+            phase=job.phase,
             rows_done=job.rows_read,
             bytes_done=job.bytes_read if job.phase == "staging" else job.size_bytes,
             bytes_total=job.size_bytes,

@@ -303,6 +303,7 @@ class MergeCounts:
     failed: int = 0
     duplicate: int = 0  # winners that turned out to be the same record as another winner
     inserted_ids: list[uuid.UUID] | None = None
+    dedup_ids: list[uuid.UUID] | None = None  # updated records to check for duplicates again
 
 
 @dataclass(frozen=True)
@@ -397,7 +398,7 @@ async def merge_batch(conn: Conn, ctx: MergeContext, lo: int, hi: int) -> MergeC
         WHERE b.target_id IS NOT NULL"""
     )
     await conn.execute("CREATE INDEX ON imp_u (id)")
-    await conn.execute("ANALYZE imp_u")
+    await conn.execute("ANALYZE imp_u (id, old_province)")
     await conn.execute(
         """UPDATE imp_u SET fail = CASE WHEN old_status <> 'active' THEN 'status' ELSE 'scope' END
            WHERE cardinality(changed) > 0 AND NOT allowed"""
@@ -519,6 +520,15 @@ async def merge_batch(conn: Conn, ctx: MergeContext, lo: int, hi: int) -> MergeC
             ctx.client_id,
         )
     )
+    if ctx.want_inserted_ids and counts.updated:
+        # as RegistryService.update: a new owner, name or desa may make (or end) a duplicate
+        counts.dedup_ids = [
+            r[0]
+            for r in await conn.fetch(
+                """SELECT id FROM imp_u WHERE fail = '' AND changed && ARRAY['owner_nik',
+                   'business_name', 'village_code']::text[]"""
+            )
+        ]
     if ctx.want_inserted_ids and counts.inserted:
         counts.inserted_ids = [
             r[0] for r in await conn.fetch("SELECT id FROM imp_b WHERE how = 'new'")

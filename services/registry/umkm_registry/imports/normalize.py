@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -433,6 +433,8 @@ def _coordinate(key: str, v: Cell, bounds: tuple[float, float]) -> float | None:
         raise RowError(key, f"{v!r} is not a coordinate", v)
     if isinstance(v, int | float):
         number = float(v)
+    elif not isinstance(v, str):
+        raise RowError(key, f"{v!r} is not a decimal number of degrees", v)
     else:
         text = v.strip()
         if "," in text and "." not in text:  # decimal comma (Indonesian-locale Excel)
@@ -457,6 +459,8 @@ def _workforce(v: Cell) -> int | None:
         n = int(v)
     elif isinstance(v, int):
         n = v
+    elif not isinstance(v, str):
+        raise RowError("workforce", f"{v!r} is not a whole number of workers", v)
     else:
         text = v.strip()
         if _THOUSANDS.match(text):
@@ -546,8 +550,14 @@ def _row(
     village_code = None
     try:
         code = _digits_cell("region_code", cell("region_code"))
-        names = [_text(cell(k)) for k in ("village", "district", "regency", "province")]
-        village_code, bad, reason = resolve_region(code, *names, plan.scope)
+        village_code, bad, reason = resolve_region(
+            code,
+            _text(cell("village")),
+            _text(cell("district")),
+            _text(cell("regency")),
+            _text(cell("province")),
+            plan.scope,
+        )
         if village_code is None:
             assert bad is not None
             errors.append(RowError(bad, reason, code if bad == "region_code" else cell(bad)))
@@ -726,18 +736,18 @@ def _strict(
     except ValidationError as exc:
         for err in exc.errors():
             loc = err["loc"][0] if err["loc"] else None
-            key = _LOC_FIELD.get(str(loc)) if loc is not None else None
-            i = plan.index.get(key) if key else None
+            fkey = _LOC_FIELD.get(str(loc)) if loc is not None else None
+            idx = plan.index.get(fkey) if fkey else None
             errors.append(
                 RowError(
-                    key,
+                    fkey,
                     f"{err['msg']} (schema)",
-                    raw[i] if i is not None and i < len(raw) else None,
+                    raw[idx] if idx is not None and idx < len(raw) else None,
                 )
             )
         return None
     fields = domain.new_record_fields(body)
-    values = dict(zip(STAGE_COLUMNS, staged, strict=True))
+    values: dict[str, Any] = dict(zip(STAGE_COLUMNS, staged, strict=True))
     for name in (
         "province_code", "regency_code", "district_code", "village_code", "business_name",
         "business_name_search", "owner_name", "nib", "npwp", "kbli_version", "kbli_code",
@@ -751,7 +761,3 @@ def _strict(
     values["owner_nik_hash"] = vault.lookup_hash(body.owner_nik)
     values["owner_nik_masked"] = vault.mask(body.owner_nik)
     return tuple(values[name] for name in STAGE_COLUMNS)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -227,7 +227,7 @@ def _open_csv(path: Path, encoding: str | None, delimiter: str | None, max_field
 
 
 def _open_xlsx(path: Path, sheet: str | None) -> Opened:
-    from openpyxl import load_workbook  # type: ignore[import-untyped]
+    from openpyxl import load_workbook
 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)

@@ -15,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
@@ -160,7 +160,7 @@ async def receive(request: Request, path: Path, max_bytes: int) -> Upload:
             if not boundary:
                 raise BadRequest(detail="multipart/form-data without a boundary.")
             form = _Form(sink)
-            parser = MultipartParser(boundary, form.callbacks())
+            parser = MultipartParser(boundary, cast(Any, form.callbacks()))
             async for chunk in request.stream():
                 parser.write(chunk)
             parser.finalize()

@@ -89,7 +89,7 @@ async def _driver(session: AsyncSession) -> Any:
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
-    if not driver.is_in_transaction():  # pragma: no cover - a guard against adapter changes
+    if driver is None or not driver.is_in_transaction():  # a guard against adapter changes
         raise RuntimeError("imports: the session's transaction has not begun")
     return driver
 
@@ -484,6 +484,7 @@ class ImportWorker:
                     rows, pos = await asyncio.to_thread(read_chunk, first)
                     if not rows:
                         break
+                    fut: asyncio.Future[StagedChunk]
                     if pool is None:
                         fut = asyncio.ensure_future(
                             asyncio.to_thread(normalize_chunk, plan, first, rows, pos)
@@ -642,8 +643,9 @@ class ImportWorker:
                         raise LostJob
                     counts = await loader.merge_batch(raw, mctx, lo, hi)
                     warning = None
-                    if hook is not None and counts.inserted_ids:
-                        warning = await self._call_dedup(session, hook, counts.inserted_ids)
+                    ids = (counts.inserted_ids or []) + (counts.dedup_ids or [])
+                    if hook is not None and ids:
+                        warning = await self._call_dedup(session, hook, ids)
                     # last statement: the job row stays locked only for the commit
                     ok = await raw.fetchval(
                         """UPDATE imports SET merged_batches = array_append(merged_batches, $2),
