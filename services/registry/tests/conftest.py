@@ -70,3 +70,17 @@ def dinas(app: FastAPI) -> dict[str, str]:
 @pytest.fixture
 def ministry(app: FastAPI) -> dict[str, str]:
     return mint(app, "ministry")
+
+
+@pytest_asyncio.fixture
+async def kafka_registry(
+    make_database: Callable[[str], Any], kafka_bootstrap: str, keys: dict[str, Any]
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A registry of its own (fresh database) publishing through the real Kafka broker."""
+    db_url: str = await make_database("registry_kafka")
+    await upgrade(db_url, MIGRATIONS)
+    app, _ = build(registry_settings(db_url, keys, kafka_bootstrap_servers=kafka_bootstrap))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
+            yield app, c

@@ -3,43 +3,32 @@ outbox and relay, once per change."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+import orjson
+from fastapi import FastAPI
 from registry_support import (
     BANDUNG,
     idem,
     mint,
     new_umkm,
     read_registry_topic,
-    registry_settings,
 )
-
-from umkm_registry.app import MIGRATIONS, build
-from umkm_shared.db import upgrade
 
 
 async def test_registered_event_is_read_from_kafka_with_cloudevents_headers(
-    make_database: Any, kafka_bootstrap: str, keys: dict[str, Any]
+    kafka_registry: tuple[FastAPI, httpx.AsyncClient], kafka_bootstrap: str
 ) -> None:
-    db_url = await make_database("registry_kafka")
-    await upgrade(db_url, MIGRATIONS)
-    app, _ = build(registry_settings(db_url, keys, kafka_bootstrap_servers=kafka_bootstrap))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://registry.test"
-        ) as client:
-            dinas = mint(app, "dinas", wilayah=BANDUNG)
-            r = await client.post("/v1/umkm", json=new_umkm(), headers=dinas | idem())
-            assert r.status_code == 201, r.text
-            umkm_id = r.json()["id"]
-            r = await client.patch(
-                f"/v1/umkm/{umkm_id}", json={"workforce": 8}, headers=dinas | {"If-Match": '"1"'}
-            )
-            assert r.status_code == 200
+    app, client = kafka_registry
+    dinas = mint(app, "dinas", wilayah=BANDUNG)
+    r = await client.post("/v1/umkm", json=new_umkm(), headers=dinas | idem())
+    assert r.status_code == 201, r.text
+    umkm_id = r.json()["id"]
+    r = await client.patch(
+        f"/v1/umkm/{umkm_id}", json={"workforce": 8}, headers=dinas | {"If-Match": '"1"'}
+    )
+    assert r.status_code == 200
 
-        mine = (await read_registry_topic(kafka_bootstrap, {umkm_id: 2}))[umkm_id]
+    mine = (await read_registry_topic(kafka_bootstrap, {umkm_id: 2}))[umkm_id]
 
     headers = [dict(m.headers) for m in mine]
     assert [h["ce_type"] for h in headers] == [
@@ -51,7 +40,6 @@ async def test_registered_event_is_read_from_kafka_with_cloudevents_headers(
         assert h["ce_source"] == b"/registry"
         assert h["ce_subject"] == umkm_id.encode()
         assert h["ce_id"] and h["ce_time"]
-    import orjson
 
     body = orjson.loads(mine[0].value)
     assert body["umkm"]["umkm_id"] == umkm_id
