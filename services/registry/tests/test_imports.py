@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -651,3 +652,35 @@ async def test_parsing_in_worker_processes(
         assert sorted((e["row"], e["column"]) for e in report) == sorted(
             (e.row, e.column) for e in m.invalid_rows
         )
+
+
+async def test_control_characters_in_cells_are_row_errors(ia: ImportApp) -> None:
+    """A control character in a cell is that row's error; the other rows land. A raw NUL byte
+    makes the file binary (refused at upload); in NDJSON it can hide as an escape."""
+    row = ["Cipedes", "Sukajadi", "Kota Bandung", "Jawa Barat", "Rp 7.500.000"]
+    h = ia.headers()
+    body = [
+        HEADER,
+        ["Toko \x07Lonceng", "Budi Santoso", nik(serial=62), "47111", *row],
+        ["Warung Sehat", "Siti Aminah", nik(serial=63), "56102", *row],
+    ]
+    job = await run(ia, h, csv_bytes(body, ";", "utf-8"))
+    assert job["status"] == "done", job["error"]
+    assert (job["counts"]["inserted"], job["counts"]["rows_failed"]) == (1, 1)
+    report = await errors(ia, h, job["id"])
+    assert [e["row"] for e in report] == [1] and "control character" in report[0]["reason"]
+
+    lines = [dict(zip(HEADER, r, strict=True)) for r in body[1:]]
+    lines[0]["Nama Usaha"] = "Warung\x00Pojok"
+    lines[0]["NIK Pemilik"] = nik(serial=64)
+    lines[1]["NIK Pemilik"] = nik(serial=65)
+    lines[1]["Nama Usaha"] = "Warung Sehat Dua"
+    ndjson = "".join(json.dumps(x) + "\n" for x in lines).encode()
+    assert b"\\u0000" in ndjson
+    job = await run(ia, h, ndjson, "data.ndjson")
+    assert job["status"] == "done", job["error"]
+    assert (job["counts"]["inserted"], job["counts"]["rows_failed"]) == (1, 1)
+    [nul] = [e for e in await errors(ia, h, job["id"]) if e["row"] == 1]
+    assert nul["value"] == "Warung\\x00Pojok"  # shown escaped in the report
+    names = sorted(r.business_name for r in await stored(ia, client_of(h, ia)))
+    assert names == ["Warung Sehat", "Warung Sehat Dua"]

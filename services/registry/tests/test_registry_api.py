@@ -487,3 +487,22 @@ async def test_change_feed_never_skips_a_slow_transaction(client, dinas, runtime
     assert sorted((i["umkm_id"], i["change"]) for i in page["items"]) == sorted(
         [(a["id"], "updated"), (b["id"], "registered")]
     )
+
+
+async def test_control_characters_are_refused_not_a_500(client, app, dinas, runtime):
+    before = await count_rows(runtime)
+    for over, field in (
+        ({"business_name": "Warung\u0000Bu Sri"}, "body.business_name"),
+        ({"address": "Jl. Merdeka\u0007 12"}, "body.address"),
+        ({"products": ["Kopi", "Teh\u0000"]}, "body.products"),
+    ):
+        r = await register(client, dinas, **over)
+        assert r.status_code == 422, (over, r.text)
+        assert any(e["field"].startswith(field) for e in r.json()["errors"]), r.json()
+        assert "control character" in r.text
+    assert await count_rows(runtime) == before
+    r = await client.get("/v1/umkm", params={"q": "ab\u0000cd"}, headers=dinas)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.q"
+    # line breaks and tabs in an address stay allowed
+    ok = await register(client, dinas, address="Jl. Merdeka 12\nRT 01/RW 02")
+    assert ok.status_code == 201, ok.text

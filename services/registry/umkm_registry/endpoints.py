@@ -15,6 +15,7 @@ from umkm_shared.errors import BadRequest, PreconditionRequired, invalid
 from umkm_shared.idempotency import IdempotencyDep, OptionalIdempotencyDep
 from umkm_shared.identifiers import IdentifierError, parse_wilayah
 from umkm_shared.pagination import Page, decode_cursor, encode_cursor
+from umkm_shared.text import Text
 from umkm_shared.web import problem_responses
 
 from .context import RegistryContext
@@ -213,7 +214,7 @@ def _filters(
     scale: Annotated[list[Literal["mikro", "kecil", "menengah", "besar"]] | None, Query()] = None,
     has_nib: Annotated[bool | None, Query()] = None,
     q: Annotated[
-        str | None, Query(min_length=2, max_length=100, description="Name contains")
+        Text | None, Query(min_length=2, max_length=100, description="Name contains")
     ] = None,
     status: Annotated[Literal["active", "inactive", "merged", "all"], Query()] = "active",
 ) -> SearchFilters:
@@ -325,7 +326,7 @@ async def owner_nik(
     actor: PiiReader,
     ctx: Ctx,
     purpose: Annotated[
-        str, Query(min_length=3, max_length=200, description="Why you need it (audited)")
+        Text, Query(min_length=3, max_length=200, description="Why you need it (audited)")
     ],
 ) -> OwnerNikOut:
     """The owner's full NIK, for callers holding `registry:pii`. Every read is audited."""

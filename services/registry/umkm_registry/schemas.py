@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from umkm_shared import identifiers
 from umkm_shared.parsing import normalize_name
+from umkm_shared.text import check_nested_text
 
 # Indonesia's bounding box, generously: a coordinate outside it is a typo.
 LAT_RANGE = (-11.5, 6.5)
@@ -29,7 +30,14 @@ Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(normal
 
 
 class Strict(BaseModel):
+    """Base of every request body: unknown fields and control characters are refused."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        return check_nested_text(value)
 
 
 class Kbli(Strict):

@@ -38,6 +38,7 @@ from umkm_shared.identifiers import (
 )
 from umkm_shared.parsing import ParseError, normalize_name, parse_indonesian_date, parse_rupiah
 from umkm_shared.reference import LEVEL_NAMES, fold_name
+from umkm_shared.text import check_text, escape_controls
 
 from .. import domain
 from ..schemas import LAT_RANGE, LNG_RANGE, UmkmCreate
@@ -165,6 +166,7 @@ def _shown(e: RowError) -> str | None:
     text = e.value.isoformat() if isinstance(e.value, date) else str(e.value)
     if e.key == "owner_nik":  # UU PDP: no readable NIK in the report, valid or not
         text = mask_nik("".join(text.split()))
+    text = escape_controls(text)  # PostgreSQL text cannot hold NUL
     return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
 
 
@@ -510,6 +512,17 @@ def _row(
             return fn(*args)
         except RowError as e:
             errors.append(e)
+        return None
+
+    # The API refuses control characters in text (umkm_shared.text); so does the import.
+    for key in index:
+        value = cell(key)
+        if isinstance(value, str):
+            try:
+                check_text(value)
+            except ValueError as e:
+                errors.append(RowError(key, str(e), value))
+    if errors:
         return None
 
     business_name = attempt(_name, "business_name", cell("business_name"))

@@ -20,6 +20,7 @@ from umkm_shared.errors import invalid
 from umkm_shared.idempotency import IdempotencyDep, OptionalIdempotencyDep
 from umkm_shared.identifiers import IdentifierError, parse_wilayah
 from umkm_shared.pagination import Page, decode_cursor, encode_cursor
+from umkm_shared.text import Text
 from umkm_shared.web import problem_responses
 
 from ..endpoints import Ctx, Reader, Writer, etag, parse_if_match, to_out
@@ -151,7 +152,7 @@ def _koperasi_filters(
     ] = None,
     type: Annotated[list[KoperasiType] | None, Query()] = None,
     q: Annotated[
-        str | None,
+        Text | None,
         Query(
             min_length=2, max_length=100, description="Name contains, or legal number starts with"
         ),
