@@ -506,3 +506,12 @@ async def test_control_characters_are_refused_not_a_500(client, app, dinas, runt
     # line breaks and tabs in an address stay allowed
     ok = await register(client, dinas, address="Jl. Merdeka 12\nRT 01/RW 02")
     assert ok.status_code == 201, ok.text
+
+
+async def test_if_match_star_accepts_any_current_version(client, dinas):
+    created = (await register(client, dinas)).json()
+    url = f"/v1/umkm/{created['id']}"
+    r = await client.patch(url, json={"workforce": 6}, headers=dinas | {"If-Match": "*"})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    r = await client.patch(url, json={"workforce": 7}, headers=dinas | {"If-Match": "abc"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "header.If-Match"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from umkm_shared import reference
+from umkm_shared.errors import PreconditionFailed, invalid
 from umkm_shared.scale import classify_scale
 
 from .schemas import UmkmCreate, UmkmPatch
@@ -150,8 +151,6 @@ def patch_changes(current: dict[str, Any], patch: UmkmPatch) -> dict[str, Any]:
     capital = changes.get("capital_idr", current["capital_idr"])
     sales = changes.get("annual_sales_idr", current["annual_sales_idr"])
     if capital is None and sales is None:
-        from umkm_shared.errors import invalid
-
         raise invalid(
             "body.capital_idr", "capital_idr or annual_sales_idr is needed to classify the scale"
         )
@@ -159,3 +158,14 @@ def patch_changes(current: dict[str, Any], patch: UmkmPatch) -> dict[str, Any]:
     if scale != current["scale"]:
         changes["scale"] = scale
     return changes
+
+
+def expect_version(current: int, if_match: int | None) -> int:
+    """The version to compare-and-set against: `current` when If-Match names it or is `*`
+    (None); a stale one is 412 with the current version, so the caller can re-read."""
+    if if_match is not None and if_match != current:
+        raise PreconditionFailed(
+            detail=f"If-Match version {if_match} is stale: the record is at version {current}",
+            extra={"current_version": current},
+        )
+    return current

@@ -60,12 +60,16 @@ def etag(row: Umkm) -> str:
 
 
 def parse_if_match(value: str | None, *, required: bool) -> int | None:
+    """The version an If-Match names; None for none given (where allowed) or `*` (RFC 9110:
+    any current version — the caller accepts overwriting whatever is stored)."""
     if value is None:
         if required:
             raise PreconditionRequired(
-                detail="If-Match is required: send the ETag from your last read of this UMKM",
+                detail="If-Match is required: send the ETag from your last read of this record",
                 extra={"field": "header.If-Match"},
             )
+        return None
+    if value.strip() == "*":
         return None
     tag = value.strip().removeprefix("W/").strip('"')
     if not tag.isdigit():
@@ -163,7 +167,6 @@ async def update(
     """Change the fields present in the body. `If-Match` must carry the ETag of the version
     you read; a stale one answers 412. A changed scale is recorded in the scale history."""
     version = parse_if_match(if_match, required=True)
-    assert version is not None
     async with ctx.db.transaction() as session:
         return record_response(await ctx.service(session, actor).update(umkm_id, body, version))
 

@@ -159,15 +159,11 @@ class RegistryService:
         )
         return row
 
-    async def update(self, umkm_id: uuid.UUID, patch: UmkmPatch, if_match: int) -> Umkm:
+    async def update(self, umkm_id: uuid.UUID, patch: UmkmPatch, if_match: int | None) -> Umkm:
         row = await self._visible(umkm_id, for_update=True)
         if row.status != "active":
             raise Conflict(detail=f"UMKM {umkm_id} is {row.status}; only active records can change")
-        if row.version != if_match:
-            raise PreconditionFailed(
-                detail=f"If-Match version {if_match} is stale: the record is at {row.version}",
-                extra={"current_version": row.version},
-            )
+        if_match = domain.expect_version(row.version, if_match)
         if patch.village_code:
             self._check_wilayah(patch.village_code)
         current = row_dict(row)
@@ -231,11 +227,7 @@ class RegistryService:
         row = await self._visible(umkm_id, for_update=True)
         if row.status != "active":
             raise Conflict(detail=f"UMKM {umkm_id} is already {row.status}", extra={"allowed": []})
-        if if_match is not None and row.version != if_match:
-            raise PreconditionFailed(
-                detail=f"If-Match version {if_match} is stale: the record is at {row.version}",
-                extra={"current_version": row.version},
-            )
+        domain.expect_version(row.version, if_match)
         now = datetime.now(UTC)
         await self.repo.update_versioned(
             row,

@@ -211,7 +211,6 @@ async def update(
     when stale). `{"status": "dissolved", "dissolved_on": ...}` dissolves the koperasi: final,
     and every open membership ends on that date."""
     version = parse_if_match(if_match, required=True)
-    assert version is not None
     async with ctx.db.transaction() as session:
         return koperasi_response(
             await _service(ctx, session, actor).update(koperasi_id, body, version)

@@ -29,7 +29,7 @@ from umkm_shared.events.koperasi import (
 from umkm_shared.ids import new_id
 from umkm_shared.messaging.outbox import Outbox
 
-from ..domain import search_text
+from ..domain import expect_version, search_text
 from ..models import Umkm
 from . import domain
 from .models import Koperasi, KoperasiMembership
@@ -184,19 +184,16 @@ class KoperasiService:
             raise Forbidden(detail=f"wilayah {f.wilayah} is outside your wilayah {scope}")
         return await self.repo.search(f, scope=scope, after=after, limit=limit)
 
-    async def update(self, koperasi_id: uuid.UUID, patch: KoperasiPatch, if_match: int) -> Koperasi:
+    async def update(
+        self, koperasi_id: uuid.UUID, patch: KoperasiPatch, if_match: int | None
+    ) -> Koperasi:
         row = await self._visible(koperasi_id, lock="update")
         if row.status != "active":
             raise Conflict(
                 detail=f"koperasi {koperasi_id} is {row.status}: a dissolved koperasi is final",
                 extra={"allowed": []},
             )
-        if row.version != if_match:
-            raise PreconditionFailed(
-                detail=f"If-Match version {if_match} is stale: "
-                f"the koperasi is at version {row.version}",
-                extra={"current_version": row.version},
-            )
+        if_match = expect_version(row.version, if_match)
         given = patch.model_fields_set
         changes: dict[str, Any] = {}
         if "name" in given and patch.name is not None and patch.name != row.name:
