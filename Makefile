@@ -1,6 +1,6 @@
 # Developer entry points. Needs Python 3.11 + uv; `make test` also needs Java 17 and Maven
 # (for the local Kafka broker). CI runs .ci/run, which calls `make test`.
-.PHONY: run test lint sync
+.PHONY: run test lint sync up down status
 
 # Every uv command installs exactly what uv.lock says and never rewrites it.
 export UV_FROZEN := 1
@@ -16,6 +16,17 @@ run: sync
 # To keep the servers up between runs: `uv run python scripts/devstack.py up` (then `... down`).
 test: sync
 	uv run python scripts/devstack.py run -- uv run pytest $(PYTEST_ARGS)
+
+# The distributed mode: local PostgreSQL + Kafka and the four services as separate processes
+# on ports 8101-8104, talking only through Kafka (platform_app/umkm_platform/stack.py).
+up: sync
+	uv run python -m umkm_platform.stack up
+
+down:
+	uv run python -m umkm_platform.stack down
+
+status:
+	uv run python -m umkm_platform.stack status
 
 lint: sync
 	uv run ruff check .

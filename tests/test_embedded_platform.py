@@ -21,7 +21,9 @@ async def test_all_services_mounted_with_docs_and_demo_credentials_work(
     found: dict[str, Any] = {}
 
     async def on_ready(services: dict[str, Any]) -> None:
-        found["clients"] = await ensure_clients(services["/registry"][1], tmp_path / "creds.json")
+        found["clients"] = await ensure_clients(
+            services["/registry"][1].db, tmp_path / "creds.json"
+        )
 
     app, services = build_platform(
         pg_admin_url,

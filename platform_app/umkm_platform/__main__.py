@@ -80,7 +80,7 @@ def main() -> None:
 
     async def on_ready(services: dict[str, tuple[FastAPI, ServiceRuntime]]) -> None:
         registry_app, registry = services["/registry"]
-        clients = await ensure_clients(registry, args.data_dir / "demo-credentials.json")
+        clients = await ensure_clients(registry.db, args.data_dir / "demo-credentials.json")
         tokens = {c["name"]: demo_token(registry_app, c) for c in clients}
         tokens_file = args.data_dir / "demo-tokens.txt"
         tokens_file.write_text("".join(f"{name}:\n{tok}\n\n" for name, tok in tokens.items()))

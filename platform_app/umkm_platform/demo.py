@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from umkm_registry.context import RegistryContext
 from umkm_registry.schemas import UmkmCreate
 from umkm_shared.auth import Actor, ActorKind, ClientStore
-from umkm_shared.runtime import ServiceRuntime
+from umkm_shared.db import Database
 
 log = structlog.stdlib.get_logger("umkm_platform.demo")
 
@@ -37,13 +37,13 @@ AS_OF = date(2026, 11, 1)  # pinned so a resumed load continues the same sequenc
 BATCH = 250
 
 
-async def ensure_clients(registry: ServiceRuntime, path: Path) -> list[dict[str, Any]]:
+async def ensure_clients(db: Database, path: Path) -> list[dict[str, Any]]:
     """The demo clients: created on first start, then read back from `path`."""
     if path.exists():
         saved: list[dict[str, Any]] = json.loads(path.read_text())
         return saved
     clients = []
-    async with registry.db.transaction() as session:
+    async with db.transaction() as session:
         store = ClientStore(session)
         for name, kind, wilayah, actor_id, scopes in DEMO_CLIENTS:
             client_id, secret = await store.create_client(
