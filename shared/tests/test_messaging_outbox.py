@@ -586,3 +586,64 @@ def test_notify_channel_names_are_safe_identifiers() -> None:
     assert notify_channel_for("/registry") == "outbox_registry"
     assert notify_channel_for("/supply-chain") == "outbox_supply_chain"
     assert len(notify_channel_for("/" + "x" * 200)) == 63
+
+
+# -- operational metrics ----------------------------------------------------------------------
+
+
+def _sample(name: str, **labels: str) -> float | None:
+    from umkm_shared.library_metrics import LIBRARY_REGISTRY
+
+    return LIBRARY_REGISTRY.get_sample_value(name, labels)
+
+
+async def test_relay_reports_backlog_and_age_and_kafka_consumer_reports_lag(env: Env) -> None:
+    relay = env.relay(idle_poll_seconds=0.05)
+    channel = relay.notify_channel
+    async with env.db.transaction() as session:
+        for n in range(3):
+            await env.outbox().enqueue(session, env.event(n))
+    # Measured on the relay's lock connection, before anything is published.
+    conn = await asyncpg_connect(env.db)
+    try:
+        await relay._measure_backlog(conn)
+    finally:
+        await conn.close()
+    assert _sample("umkm_outbox_backlog", channel=channel) == 3
+    age = _sample("umkm_outbox_oldest_pending_age_seconds", channel=channel)
+    assert age is not None and age >= 0
+
+    calls: list[str] = []
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, None, {env.payload: env.apply_handler(calls)}
+    )
+    await consumer.start()
+    try:
+        while await relay.publish_pending():
+            pass
+        await wait_until(lambda: consumer.stats.applied == 3)
+    finally:
+        await consumer.stop()
+    relay._backlog_measured_at = 0.0
+    conn = await asyncpg_connect(env.db)
+    try:
+        await relay._measure_backlog(conn)
+    finally:
+        await conn.close()
+    assert _sample("umkm_outbox_backlog", channel=channel) == 0
+    if isinstance(env.bus, KafkaBus):  # the in-process bus has no offsets to lag behind
+        lags = [
+            _sample("umkm_consumer_lag_messages", group=group, topic=env.topic, partition=str(p))
+            for p in range(3)
+        ]
+        assert any(lag is not None for lag in lags)
+        assert all(lag in (None, 0.0) for lag in lags)  # everything was handled
+
+
+async def asyncpg_connect(db: Database) -> Any:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncpg.connect(url)

@@ -210,6 +210,8 @@ async def test_body_limit_declared_and_streamed(client: httpx.AsyncClient) -> No
 
 
 async def test_healthz_readyz_metrics() -> None:
+    import umkm_shared.messaging.metrics  # noqa: F401  (registers the shared components' series)
+
     state = {"db": True}
 
     async def database() -> bool:
@@ -241,6 +243,11 @@ async def test_healthz_readyz_metrics() -> None:
     assert 'route="<unmatched>",service="testsvc",status="404"' in text
     assert "/v1/things/7" not in text  # route templates, never raw paths
     assert "process_cpu_seconds_total" in text
+    # The shared components' metrics (outbox, consumers; every service imports them) are on
+    # every app's /metrics too.
+    assert "# TYPE umkm_outbox_backlog gauge" in text
+    assert "# TYPE umkm_consumer_lag_messages gauge" in text
+    assert text.count("# TYPE process_cpu_seconds_total") == 1
 
 
 async def test_many_apps_in_one_process_have_separate_metrics() -> None:

@@ -44,6 +44,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from umkm_shared.errors import AppError, ServiceUnavailable
+from umkm_shared.library_metrics import LIBRARY_REGISTRY
 
 log = structlog.stdlib.get_logger("umkm_shared.http")
 
@@ -181,7 +182,7 @@ class Metrics:
         return self._get(Histogram, name, doc, labels, **kw)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + generate_latest(LIBRARY_REGISTRY)
 
 
 # ---------------------------------------------------------------------------------------------

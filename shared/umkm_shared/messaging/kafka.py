@@ -47,6 +47,7 @@ from aiokafka.errors import (
     for_code,
 )
 
+from umkm_shared.messaging import metrics
 from umkm_shared.messaging.bus import BusMessage, Handler, RetryPolicy, deliver, dlq_topic
 
 __all__ = [
@@ -455,6 +456,11 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
             await asyncio.sleep(1)  # then refetch from the first unfinished record
         finally:
             self._chunks.pop(tp, None)
+            highwater = consumer.highwater(tp)
+            if highwater is not None and done is not None:
+                metrics.CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(
+                    max(highwater - done, 0)
+                )
             leaving = stop.is_set() or self._stopping.is_set()
             if not leaving:
                 with contextlib.suppress(IllegalStateError):

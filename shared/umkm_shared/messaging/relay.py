@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,9 @@ class _Batch:
     session: AsyncSession
     ids: list[str]
     messages: list[BusMessage]
+
+
+BACKLOG_MEASURE_SECONDS = 5.0
 
 
 def _lock_key(channel: str) -> int:
@@ -101,6 +105,11 @@ class OutboxRelay:
         # Plain SQL returning ready-to-send values: PostgreSQL formats the id and time and hands
         # over the stored JSON as bytes, so the relay does no per-row parsing or formatting.
         table = _dialect.identifier_preparer.format_table(tables.outbox)
+        self._backlog_sql = (
+            f"SELECT count(*), coalesce(extract(epoch FROM now() - min(time)), 0)::float8"
+            f" FROM {table} WHERE published_at IS NULL"
+        )
+        self._backlog_measured_at = 0.0
         # Walk the partial index in id order and stop after `limit` rows. Without this, a
         # planner whose statistics predate a bulk import (the table looked empty) picks a bitmap
         # scan and sorts every pending row, computing the row values for all of them, on every
@@ -338,6 +347,7 @@ class OutboxRelay:
             try:
                 await self.drain()
                 failures = 0
+                await self._measure_backlog(conn)
             except Exception:
                 failures += 1
                 log.exception("outbox relay pass failed (%d in a row)", failures)
@@ -347,6 +357,16 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_seconds)
             except TimeoutError:
                 await conn.fetchval("select 1")  # the lock connection is still alive
+
+    async def _measure_backlog(self, conn: asyncpg.Connection) -> None:
+        """Outbox backlog and oldest pending age for /metrics, at most every 5 s."""
+        now = time.monotonic()
+        if now - self._backlog_measured_at < BACKLOG_MEASURE_SECONDS:
+            return
+        self._backlog_measured_at = now
+        count, age = await conn.fetchrow(self._backlog_sql)
+        metrics.OUTBOX_BACKLOG.labels(channel=self.notify_channel).set(count)
+        metrics.OUTBOX_OLDEST_AGE.labels(channel=self.notify_channel).set(age)
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
