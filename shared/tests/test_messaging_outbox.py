@@ -647,3 +647,41 @@ async def asyncpg_connect(db: Database) -> Any:
 
     url = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
     return await asyncpg.connect(url)
+
+
+@pytest.mark.parametrize("env", ["kafka"], indirect=True)  # dead-letter topics: Kafka only
+async def test_dead_letters_are_listed_and_replayed_once_after_the_fix(env: Env) -> None:
+    assert isinstance(env.bus, KafkaBus)
+    from umkm_shared.messaging.dlq import list_dead_letters, replay_dead_letters
+
+    broken = {"on": True}
+    effects = env.effects
+
+    async def handler(session: AsyncSession, payload: Any, event: CloudEvent) -> None:
+        if payload.n == 0 and broken["on"]:
+            raise ValueError("bug")
+        await session.execute(effects.insert().values(event_id=event.id, note=str(payload.n)))
+
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, None, {env.payload: handler}, max_retries=1, **FAST
+    )
+    await consumer.start()
+    bootstrap = ",".join(env.bus.bootstrap_servers)
+    try:
+        bad, good = await publish_events(env, 2)
+        await wait_until(lambda: consumer.stats.applied == 1)
+        letters = await list_dead_letters(bootstrap, env.topic)
+        assert [x.header("ce_id") for x in letters] == [bad.id]
+        assert letters[0].header("dlq_group") == group
+
+        broken["on"] = False  # the fix is deployed
+        replayed = await replay_dead_letters(bootstrap, env.topic, group=group)
+        assert [x.header("ce_id") for x in replayed] == [bad.id]
+        await wait_until(lambda: consumer.stats.applied == 2)
+        assert await replay_dead_letters(bootstrap, env.topic, group=group) == []  # once only
+        await asyncio.sleep(0.3)
+    finally:
+        await consumer.stop()
+    assert await env.effect_count() == 2
+    assert sorted(r.event_id for r in await env.inbox_rows(group)) == sorted([bad.id, good.id])
