@@ -685,3 +685,76 @@ async def test_dead_letters_are_listed_and_replayed_once_after_the_fix(env: Env)
         await consumer.stop()
     assert await env.effect_count() == 2
     assert sorted(r.event_id for r in await env.inbox_rows(group)) == sorted([bad.id, good.id])
+
+
+async def test_one_trace_from_an_http_request_through_the_bus_into_a_consumer(env: Env) -> None:
+    """A request's SERVER span, the event it commits, and the CONSUMER span that applies the
+    event elsewhere share one trace id; the consumer span is a child of the request's span."""
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from umkm_shared.settings import ServiceSettings
+    from umkm_shared.tracing import tracer_provider
+    from umkm_shared.web import create_service_app
+
+    exporter = InMemorySpanExporter()
+    tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+    app: FastAPI = create_service_app(
+        title="t", settings=ServiceSettings(service_name="producer", environment="test")
+    )
+
+    @app.post("/things")
+    async def create_thing() -> dict[str, str]:
+        async with env.db.transaction() as session:
+            event = await env.outbox().enqueue(session, env.event(7))
+        return {"event_traceparent": event.traceparent or ""}
+
+    seen: list[int] = []
+
+    async def handler(session: AsyncSession, payload: Any, event: CloudEvent) -> None:
+        seen.append(trace.get_current_span().get_span_context().trace_id)
+
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(env.db, env.tables, env.bus, group, None, {env.payload: handler})
+    await consumer.start()
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            resp = await client.post("/things", headers={"traceparent": caller})
+        assert resp.status_code == 200
+        while await env.relay().publish_pending():
+            pass
+        await wait_until(lambda: consumer.stats.applied == 1)
+    finally:
+        await consumer.stop()
+
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    assert resp.headers["traceparent"].split("-")[1] == trace_id
+    assert resp.json()["event_traceparent"].split("-")[1] == trace_id
+    assert seen == [int(trace_id, 16)]
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    # Ours (outermost, SERVER); FastAPI's own spans nest under it.
+    server = next(
+        s
+        for s in exporter.get_finished_spans()
+        if s.name == "POST /things"
+        and s.kind is trace.SpanKind.SERVER
+        and s.attributes.get("service")
+    )
+    consumer_span = next(s for s in spans.values() if s.name.startswith("process "))
+    assert format(server.context.trace_id, "032x") == trace_id
+    assert format(server.parent.span_id, "016x") == "b7ad6b7169203331"  # the caller's span
+    # The consumer continues the span the event was committed in, inside the request's span.
+    event_span = int(resp.json()["event_traceparent"].split("-")[2], 16)
+    assert consumer_span.parent.span_id == event_span
+    by_id = {s.context.span_id: s for s in exporter.get_finished_spans()}
+    ancestors, span_id = [], event_span
+    while span_id in by_id:
+        ancestors.append(by_id[span_id].name)
+        span_id = by_id[span_id].parent.span_id if by_id[span_id].parent else None
+    assert ancestors[-1] == "POST /things" and span_id == int("b7ad6b7169203331", 16)
+    assert server.attributes["http.route"] == "/things"

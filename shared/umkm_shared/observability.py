@@ -28,7 +28,7 @@ import orjson
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -47,6 +47,7 @@ from umkm_shared.errors import AppError, ServiceUnavailable
 from umkm_shared.library_metrics import LIBRARY_REGISTRY
 
 log = structlog.stdlib.get_logger("umkm_shared.http")
+_tracer = trace.get_tracer("umkm_shared.http")
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 READINESS_TIMEOUT_S = 2.0
@@ -241,9 +242,25 @@ class ObservabilityMiddleware:
         # Restored afterwards: dependencies bind request fields (client_id ...) that must not
         # outlive the request when the caller shares our context (in-process calls, tests).
         saved_log_context = structlog.contextvars.get_contextvars()
+        parent = propagate.extract({"traceparent": incoming}) if incoming else None
+        span_cm = _tracer.start_as_current_span(
+            f"{method} {rel_path}",
+            context=parent,
+            kind=trace.SpanKind.SERVER,
+            attributes={"service": self.service, "http.request.method": method},
+        )
         try:
-            with trace_scope(incoming, service=self.service) as ctx:
+            with span_cm as span, trace_scope(incoming, service=self.service) as ctx:
                 tp_header = (b"traceparent", ctx.traceparent.encode())
+                # Inner layers (FastAPI makes its own OTel spans from this header) continue
+                # under our span rather than beside it.
+                scope = {
+                    **scope,
+                    "headers": [
+                        *((k, v) for k, v in scope.get("headers") or [] if k != b"traceparent"),
+                        tp_header,
+                    ],
+                }
 
                 async def send_wrapper(message: Message) -> None:
                     nonlocal status, started
@@ -264,6 +281,10 @@ class ObservabilityMiddleware:
                 finally:
                     in_flight.dec()
                     self._record(scope, method, rel_path, status, time.perf_counter() - t0)
+                    route = _route_template(scope)
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
         finally:
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(**saved_log_context)

@@ -56,6 +56,16 @@ class ServiceSettings(BaseSettings):
         "unset: console in `dev`, JSON otherwise.",
     )
 
+    # --- tracing (see umkm_shared.tracing) ----------------------------------------------
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none",
+        description="Where spans go: `none` (ids still propagate into logs and events), "
+        "`console`, or `otlp` (OTLP/HTTP to `otel_endpoint`).",
+    )
+    otel_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces."
+    )
+
     # --- HTTP -----------------------------------------------------------------------------
     max_request_body_bytes: int = Field(
         1_048_576,

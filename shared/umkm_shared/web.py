@@ -40,6 +40,7 @@ from umkm_shared.observability import (
     route_path,
 )
 from umkm_shared.settings import ServiceSettings
+from umkm_shared.tracing import configure_tracing
 
 log = structlog.stdlib.get_logger("umkm_shared.web")
 
@@ -367,6 +368,7 @@ def create_service_app(
         configure_logging(
             service=settings.service_name, level=settings.log_level, json=settings.json_logs
         )
+    configure_tracing(settings.service_name, settings.otel_exporter, settings.otel_endpoint)
     app = FastAPI(
         title=title,
         version=version,

@@ -174,4 +174,9 @@ def current_traceparent() -> str | None:
 
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    return carrier.get("traceparent")
+    if "traceparent" in carrier:
+        return carrier["traceparent"]
+    # No OpenTelemetry span (e.g. a background job): the request's own trace context, if any.
+    from umkm_shared.observability import current_traceparent as request_traceparent
+
+    return request_traceparent()
