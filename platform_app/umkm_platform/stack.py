@@ -83,14 +83,17 @@ def _servers(data_dir: Path) -> tuple[Any, Any]:
     return postgres, kafka
 
 
+def service_database_url(pg_admin_url: str, service: StackService) -> str:
+    return pg_admin_url.rsplit("/", 1)[0] + f"/{service.database}"
+
+
 def service_env(
-    service: StackService, pg_admin_url: str, kafka: str, secrets: dict[str, Any]
+    service: StackService, database_url: str, kafka: str, secrets: dict[str, Any]
 ) -> dict[str, str]:
     """Environment of one service process (its settings are `<PREFIX>_*` variables)."""
     p = service.env_prefix
-    db = pg_admin_url.rsplit("/", 1)[0] + f"/{service.database}"
     env = {
-        f"{p}DATABASE_URL": db,
+        f"{p}DATABASE_URL": database_url,
         f"{p}KAFKA_BOOTSTRAP_SERVERS": kafka,
         f"{p}ENVIRONMENT": "dev",
         f"{p}LOG_JSON": "true",
@@ -174,7 +177,7 @@ def up(data_dir: Path) -> int:
         if service.name in pids and _alive(pids[service.name]):
             print(f"{service.name:13} already running (pid {pids[service.name]})")
             continue
-        env = service_env(service, pg_url, bootstrap, secrets)
+        env = service_env(service, service_database_url(pg_url, service), bootstrap, secrets)
         proc = start_service(service, env, data_dir / "logs")
         pids[service.name] = proc.pid
         pids_file.write_text(json.dumps(pids, indent=2))
@@ -203,7 +206,7 @@ async def _demo_clients(pg_admin_url: str, path: Path) -> list[dict[str, Any]]:
     from umkm_platform.demo import ensure_clients
 
     registry = STACK_SERVICES[0]
-    db = Database(pg_admin_url.rsplit("/", 1)[0] + f"/{registry.database}")
+    db = Database(service_database_url(pg_admin_url, registry))
     try:
         return await ensure_clients(db, path)
     finally:

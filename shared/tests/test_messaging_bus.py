@@ -293,6 +293,37 @@ async def test_kafka_publish_fails_loudly_when_not_started(kafka_bootstrap: str)
     assert await bus.ping() is False
 
 
+async def test_kafka_topic_prefix_keeps_two_stacks_apart_on_one_cluster(
+    kafka_bootstrap: str,
+) -> None:
+    topic, group = unique("shared"), unique("g")
+    staging = KafkaBus(kafka_bootstrap, "staging", topic_prefix="staging.")
+    dev = KafkaBus(kafka_bootstrap, "dev", topic_prefix="dev.")
+    for bus in (staging, dev):
+        await bus.start()
+        await bus.ensure_topics([topic])
+    try:
+        got = {"staging": Collector(), "dev": Collector()}
+        subs = [
+            await staging.subscribe(group, [topic], got["staging"]),
+            await dev.subscribe(group, [topic], got["dev"]),  # same group name, other stack
+        ]
+        await staging.publish([msg(topic, "k", "for-staging")])
+        await dev.publish([msg(topic, "k", "for-dev")])
+        await wait_until(lambda: got["staging"].seen != [] and got["dev"].seen != [])
+        await asyncio.sleep(0.3)
+        for sub in subs:
+            await sub.stop()
+        assert got["staging"].values() == ["for-staging"]
+        assert got["dev"].values() == ["for-dev"]
+        assert got["dev"].seen[0].topic == topic  # handlers see the unprefixed name
+        admin_topics = await ensure_topics(kafka_bootstrap, [f"staging.{topic}"])
+        assert admin_topics == []  # it exists on the broker under the prefixed name
+    finally:
+        await staging.stop()
+        await dev.stop()
+
+
 # -- in-process only -------------------------------------------------------------------------
 
 

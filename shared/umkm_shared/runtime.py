@@ -30,7 +30,11 @@ def make_bus(settings: ServiceSettings) -> EventBus:
     if settings.kafka_bootstrap_servers:
         from umkm_shared.messaging.kafka import KafkaBus
 
-        return KafkaBus(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        return KafkaBus(
+            settings.kafka_bootstrap_servers,
+            client_id=settings.service_name,
+            topic_prefix=settings.kafka_topic_prefix,
+        )
     from umkm_shared.messaging.inprocess import InProcessBus
 
     return InProcessBus(max_lag=0)  # publish returns once consumers committed: see InProcessBus

@@ -47,6 +47,12 @@ class ServiceSettings(BaseSettings):
         None,
         description="Comma-separated Kafka brokers; None means the in-process bus (embedded mode).",
     )
+    kafka_topic_prefix: str = Field(
+        "",
+        pattern=r"^[a-zA-Z0-9._-]*$",
+        description="Prepended to every Kafka topic and consumer group name, so several stacks "
+        "can share one cluster (e.g. `staging.`). Empty in a dedicated cluster.",
+    )
 
     # --- logging --------------------------------------------------------------------------
     log_level: LogLevel = Field("INFO", description="Minimum level for our and library logs.")

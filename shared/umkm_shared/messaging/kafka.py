@@ -170,8 +170,12 @@ class KafkaBus:
         commit_interval: float = 1.0,
         stop_timeout: float = 30.0,
         consumer_options: dict[str, Any] | None = None,
+        topic_prefix: str = "",
     ) -> None:
         self.bootstrap_servers = _servers(bootstrap_servers)
+        # Prepended to every topic and consumer group on the broker (not in BusMessage.topic), so
+        # several stacks (staging and dev, or test runs) can share one Kafka cluster.
+        self.topic_prefix = topic_prefix
         self.client_id = client_id
         self.linger_ms = linger_ms
         self.max_batch_size = max_batch_size
@@ -224,7 +228,7 @@ class KafkaBus:
     ) -> list[str]:
         return await ensure_topics(
             self.bootstrap_servers,
-            names,
+            [self.topic_prefix + n for n in names],
             partitions=partitions,
             replication_factor=replication_factor,
             dead_letter=dead_letter,
@@ -247,19 +251,20 @@ class KafkaBus:
         futures: list[asyncio.Future[Any]] = []
         try:
             for m in messages:
-                parts = partitions.get(m.topic)
+                topic = self.topic_prefix + m.topic
+                parts = partitions.get(topic)
                 if parts is None:
-                    parts = partitions[m.topic] = sorted(await producer.partitions_for(m.topic))
+                    parts = partitions[topic] = sorted(await producer.partitions_for(topic))
                 partition = partition_for(m.key, parts)
-                builder = builders.get((m.topic, partition))
+                builder = builders.get((topic, partition))
                 if builder is None:
-                    builder = builders[(m.topic, partition)] = producer.create_batch()
+                    builder = builders[(topic, partition)] = producer.create_batch()
                 if builder.append(timestamp=None, key=m.key, value=m.value, headers=m.headers):
                     continue
                 # Full: submit it and start the next batch of this partition.
                 builder.close()
-                futures.append(await producer.send_batch(builder, m.topic, partition=partition))
-                builder = builders[(m.topic, partition)] = producer.create_batch()
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[(topic, partition)] = producer.create_batch()
                 builder.append(timestamp=None, key=m.key, value=m.value, headers=m.headers)
             for (topic, partition), builder in builders.items():
                 builder.close()
@@ -312,7 +317,7 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
     ) -> None:
         self.bus = bus
         self.group = group
-        self.topics = tuple(topics)
+        self.topics = tuple(bus.topic_prefix + t for t in topics)
         self.handler = handler
         self.policy = policy
         self._consumer: AIOKafkaConsumer | None = None
@@ -328,7 +333,7 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
         options: dict[str, Any] = {
             "bootstrap_servers": self.bus.bootstrap_servers,
             "client_id": f"{self.bus.client_id}-{self.group}",
-            "group_id": self.group,
+            "group_id": self.bus.topic_prefix + self.group,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "isolation_level": "read_committed",
@@ -430,7 +435,7 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
                 if stop.is_set():
                     break
                 message = BusMessage(
-                    topic=record.topic,
+                    topic=record.topic.removeprefix(self.bus.topic_prefix),
                     key=record.key,
                     value=record.value if record.value is not None else b"",
                     headers=list(record.headers or ()),
