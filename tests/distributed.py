@@ -103,8 +103,8 @@ class DistributedStack:
                 os.killpg(running.proc.pid, signal.SIGKILL)
 
 
-async def wait_ready(running: RunningService, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ready(running: RunningService, limit_s: float = 90.0) -> None:
+    deadline = time.monotonic() + limit_s
     async with httpx.AsyncClient(timeout=2) as client:
         while time.monotonic() < deadline:
             if running.proc.poll() is not None:
@@ -115,7 +115,7 @@ async def wait_ready(running: RunningService, timeout: float = 90.0) -> None:
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.3)
-    raise TimeoutError(f"{running.spec.name} not ready after {timeout:.0f} s")
+    raise TimeoutError(f"{running.spec.name} not ready after {limit_s:.0f} s")
 
 
 async def start_stack(
@@ -145,14 +145,14 @@ async def start_stack(
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[Any]], *, timeout: float = 60.0, interval: float = 0.3
+    probe: Callable[[], Awaitable[Any]], *, limit_s: float = 60.0, interval: float = 0.3
 ) -> Any:
     """Poll `probe` until it returns something truthy (the events travel asynchronously)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     while True:
         result = await probe()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.0f} s (last: {result!r})")
+            raise AssertionError(f"condition not met within {limit_s:.0f} s (last: {result!r})")
         await asyncio.sleep(interval)
