@@ -99,8 +99,12 @@ def service_env(
         f"{p}LOG_JSON": "true",
         f"{p}JWT_PUBLIC_KEYS": secrets["jwt_public_keys"],
     }
-    if service.name == "registry":
+    if service.name in ("registry", "financing"):  # both host a token endpoint for clients
         env[f"{p}JWT_PRIVATE_KEY"] = secrets["jwt_private_key"]
+    if service.name == "financing":  # encrypts the banks' request-signing secrets at rest
+        env[f"{p}SIGNING_SECRET_KEYS"] = json.dumps(secrets["nik_encryption_keys"])
+        env[f"{p}SIGNING_SECRET_ACTIVE_KEY_ID"] = secrets["nik_active_key_id"]
+    if service.name == "registry":
         env[f"{p}NIK_ENCRYPTION_KEYS"] = json.dumps(secrets["nik_encryption_keys"])
         env[f"{p}NIK_ACTIVE_KEY_ID"] = secrets["nik_active_key_id"]
         env[f"{p}NIK_HASH_KEY"] = secrets["nik_hash_key"]
