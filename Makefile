@@ -1,6 +1,6 @@
 # Developer entry points. Needs Python 3.11 + uv; `make test` also needs Java 17 and Maven
 # (for the local Kafka broker). CI runs .ci/run, which calls `make test`.
-.PHONY: run test lint sync up down status
+.PHONY: run test lint sync up down status demo
 
 # Every uv command installs exactly what uv.lock says and never rewrites it.
 export UV_FROZEN := 1
@@ -27,6 +27,11 @@ down:
 
 status:
 	uv run python -m umkm_platform.stack status
+
+# The end-to-end story, narrated, against `make up` (started if needed): import, clusters, an
+# anchor's request met by a bundle, PO financing with two banks, closed-loop repayment.
+demo: sync
+	uv run python -m umkm_platform.story
 
 lint: sync
 	uv run ruff check .

@@ -65,3 +65,43 @@ async def test_a_request_is_one_trace_across_processes_and_kafka(stack: Distribu
 
     spans = await eventually(seen_by_clustering)
     assert any("umkm.registered" in str(span["name"]) for span in spans)
+
+
+async def test_the_whole_story_reconciles_even_when_a_service_is_killed_midway(
+    stack: DistributedStack,
+) -> None:
+    """Dinas import -> clusters -> an anchor's request met by a bundle -> purchase orders ->
+    PO financing with two banks -> disbursement -> delivery -> invoice paid -> closed-loop
+    repayment. The financing broker is SIGKILLed after the disbursement and comes back only
+    after the anchor paid: the payment waits in Kafka, is applied once, and everything
+    reconciles."""
+    from umkm_platform.story import Platform, run_story
+
+    killed: list[str] = []
+
+    async def disturb(step: str) -> None:
+        if step == "disbursed":
+            stack.kill("financing")
+            killed.append(step)
+        elif step.startswith("invoiced:") and killed:
+            killed.append(step)
+            if len(killed) == 3:  # after the first order's payment went out
+                await stack.start("financing")
+
+    platform = Platform(
+        stack.url("registry"),
+        stack.url("clustering"),
+        stack.url("supply-chain"),
+        stack.url("financing"),
+        stack.token,
+        timeout_s=180,
+    )
+    lines: list[str] = []
+    rec = await run_story(platform, lines.append, national_sample=600, between_steps=disturb)
+    assert rec.problems == [], "\n".join(lines)
+    assert len(killed) >= 3, killed  # the broker really was down while the anchor paid
+    assert rec.imported["inserted"] > 500
+    assert rec.formation["quality"]["clusters"] >= 1
+    rep = rec.repayment
+    assert rep["interest_idr"] + rep["principal_idr"] + rep["remainder_idr"] == rep["amount_idr"]
+    assert len(rec.loan["repayments"]) == 1  # the payment event was not applied twice

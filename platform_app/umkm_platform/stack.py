@@ -99,7 +99,7 @@ def service_env(
         f"{p}LOG_JSON": "true",
         f"{p}JWT_PUBLIC_KEYS": secrets["jwt_public_keys"],
     }
-    if service.name in ("registry", "financing"):  # both host a token endpoint for clients
+    if service.name in ("registry", "financing", "supply-chain"):  # each hosts a token endpoint
         env[f"{p}JWT_PRIVATE_KEY"] = secrets["jwt_private_key"]
     if service.name == "financing":  # encrypts the banks' request-signing secrets at rest
         env[f"{p}SIGNING_SECRET_KEYS"] = json.dumps(secrets["nik_encryption_keys"])
