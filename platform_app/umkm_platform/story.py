@@ -238,19 +238,9 @@ async def run_story(
         expected = rec.imported["inserted"] + len(workshops)
         say("2. The ministry forms sector clusters over everything registered.")
 
-        async def clustering_caught_up() -> bool:
-            text = (await clustering.get("/metrics")).text
-            applied = sum(
-                float(v)
-                for v in re.findall(
-                    r'umkm_events_consumed_total\{[^}]*outcome="applied"[^}]*'
-                    r'type="id\.umkm\.registry\.umkm\.registered\.v1"[^}]*\} ([0-9.e+]+)',
-                    text,
-                )
-            )
-            return applied >= expected
-
-        await eventually(clustering_caught_up, limit, "the clustering read model")
+        await eventually(
+            lambda: registered_seen(clustering, expected), limit, "the clustering read model"
+        )
         run = _ok(
             await clustering.post(
                 "/v1/formation-runs",
@@ -384,6 +374,10 @@ async def run_story(
 
             await eventually(programme_opened, limit, "the anchor at the financing broker")
 
+        # The broker pre-screens with its own copy of the registry: wait until it has caught up.
+        await eventually(
+            lambda: registered_seen(financing, expected), limit, "the broker's registry facts"
+        )
         po = max(orders, key=lambda o: o["amount_idr"])
         say(
             f"   The Dinas applies for PO financing for {po['po_number']} "
@@ -414,6 +408,8 @@ async def run_story(
             )
         )
         say(f"   The anchor confirms the order; the application is {confirmed['status']}.")
+        if confirmed["status"] != "routed":
+            raise StoryError(f"pre-screening refused: {confirmed.get('prescreen')}")
         offers_in = [("0.14", 2_000_000), ("0.11", 1_000_000)]
         amount = int(po["amount_idr"] * 0.8)
         for client, (rate, fees) in zip(clients, offers_in, strict=True):
@@ -532,6 +528,20 @@ async def run_story(
         )
     say("Every amount reconciles." if not rec.problems else f"PROBLEMS: {rec.problems}")
     return rec
+
+
+async def registered_seen(service: httpx.AsyncClient, expected: int) -> bool:
+    """Whether the service's consumer has applied `expected` UMKM registrations (read from its
+    /metrics: the only way to know from outside how far an event-fed read model is)."""
+    text = (await service.get("/metrics")).text
+    applied = 0.0
+    for labels, value in re.findall(r"^umkm_events_consumed_total\{([^}]*)\} (\S+)$", text, re.M):
+        pairs = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if pairs.get("outcome") == "applied" and pairs.get("type", "").startswith(
+            "id.umkm.registry.umkm.registered."
+        ):
+            applied += float(value)
+    return applied >= expected
 
 
 def _reconcile(rec: Reconciliation, principal: int) -> None:
