@@ -11,6 +11,8 @@ Fixtures (all session-scoped):
 - make_database: `url = await make_database("prefix")` creates a fresh empty database and returns
   its `postgresql+asyncpg://` URL; every database made is dropped (WITH (FORCE)) at session end.
 - kafka_bootstrap: str, `host:port`.
+- keys: dev token and NIK keys; and, for a service's tests whose conftest defines `service`
+  (its started app and runtime, made with `started_service`): app, runtime, bus, client.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -117,3 +121,70 @@ async def make_database(pg_admin_url: str) -> AsyncIterator[MakeDatabase]:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+# -- one service under test -------------------------------------------------------------------
+# A service's conftest defines a session fixture `service` yielding its started (app, runtime),
+# made with the `start_service` fixture; the fixtures below then give every service's tests the
+# same app, runtime, bus and client.
+
+
+@pytest.fixture(scope="session")
+def keys() -> dict[str, Any]:
+    """Dev keys for services under test: token signing and NIK encryption/hash keys."""
+    from umkm_shared.devkeys import dev_secrets
+
+    return dev_secrets()
+
+
+@asynccontextmanager
+async def started_service(
+    make_database: MakeDatabase,
+    name: str,
+    migrations: Path,
+    build: Callable[[str], tuple[Any, Any]],
+) -> AsyncIterator[tuple[Any, Any]]:
+    """A fresh database for `name` migrated to head, and the app `build(database_url)` makes,
+    with its lifespan (relay, consumers, workers) running."""
+    from umkm_shared.db import upgrade
+
+    url = await make_database(name)
+    await upgrade(url, migrations)
+    app, runtime = build(url)
+    async with app.router.lifespan_context(app):
+        yield app, runtime
+
+
+@pytest.fixture(scope="session")
+def start_service(make_database: MakeDatabase) -> Callable[..., Any]:
+    """`async with start_service("registry", MIGRATIONS, lambda url: build(...)) as (app, rt):`"""
+
+    def start(name: str, migrations: Path, build: Callable[[str], tuple[Any, Any]]) -> Any:
+        return started_service(make_database, name, migrations, build)
+
+    return start
+
+
+@pytest.fixture
+def app(service: tuple[Any, Any]) -> Any:
+    return service[0]
+
+
+@pytest.fixture
+def runtime(service: tuple[Any, Any]) -> Any:
+    return service[1]
+
+
+@pytest.fixture
+def bus(runtime: Any) -> Any:
+    return runtime.bus
+
+
+@pytest_asyncio.fixture
+async def client(app: Any) -> AsyncIterator[Any]:
+    import httpx
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://service.test"
+    ) as c:
+        yield c

@@ -13,53 +13,17 @@ from fastapi import FastAPI
 from registry_support import BANDUNG, mint, registry_settings
 
 from umkm_registry.app import MIGRATIONS, build
-from umkm_shared.db import upgrade
-from umkm_shared.devkeys import dev_secrets
-from umkm_shared.messaging.bus import EventBus
 from umkm_shared.runtime import ServiceRuntime
 
 
-@pytest.fixture(scope="session")
-def keys() -> dict[str, Any]:
-    return dev_secrets()
-
-
 @pytest_asyncio.fixture(scope="session")
-async def registry_db(make_database: Callable[[str], Any]) -> str:
-    url: str = await make_database("registry")
-    await upgrade(url, MIGRATIONS)
-    return url
-
-
-@pytest_asyncio.fixture(scope="session")
-async def registry(
-    registry_db: str, keys: dict[str, Any]
+async def service(
+    start_service: Callable[..., Any], keys: dict[str, Any]
 ) -> AsyncIterator[tuple[FastAPI, ServiceRuntime]]:
-    app, runtime = build(registry_settings(registry_db, keys))
-    async with app.router.lifespan_context(app):
-        yield app, runtime
-
-
-@pytest.fixture
-def app(registry: tuple[FastAPI, ServiceRuntime]) -> FastAPI:
-    return registry[0]
-
-
-@pytest.fixture
-def runtime(registry: tuple[FastAPI, ServiceRuntime]) -> ServiceRuntime:
-    return registry[1]
-
-
-@pytest.fixture
-def bus(runtime: ServiceRuntime) -> EventBus:
-    return runtime.bus
-
-
-@pytest_asyncio.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
-        yield c
+    async with start_service(
+        "registry", MIGRATIONS, lambda url: build(registry_settings(url, keys))
+    ) as started:
+        yield started
 
 
 @pytest.fixture
@@ -74,13 +38,15 @@ def ministry(app: FastAPI) -> dict[str, str]:
 
 @pytest_asyncio.fixture
 async def kafka_registry(
-    make_database: Callable[[str], Any], kafka_bootstrap: str, keys: dict[str, Any]
+    start_service: Callable[..., Any], kafka_bootstrap: str, keys: dict[str, Any]
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """A registry of its own (fresh database) publishing through the real Kafka broker."""
-    db_url: str = await make_database("registry_kafka")
-    await upgrade(db_url, MIGRATIONS)
-    app, _ = build(registry_settings(db_url, keys, kafka_bootstrap_servers=kafka_bootstrap))
-    async with app.router.lifespan_context(app):
+    kafka_settings = {"kafka_bootstrap_servers": kafka_bootstrap}
+    async with start_service(
+        "registry_kafka",
+        MIGRATIONS,
+        lambda url: build(registry_settings(url, keys, **kafka_settings)),
+    ) as (app, _):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
             yield app, c

@@ -145,10 +145,18 @@ async def test_each_format_imports_what_the_file_holds(
 async def test_reimporting_a_file_changes_nothing_and_emits_nothing(
     ia: ImportApp, tmp_path: Path
 ) -> None:
+    from umkm_shared.library_metrics import LIBRARY_REGISTRY
+
+    def rows(outcome: str) -> float:
+        value = LIBRARY_REGISTRY.get_sample_value("umkm_import_rows_total", {"outcome": outcome})
+        return value or 0.0
+
     m = write_import_file(tmp_path / "a.csv", 500, within="34", seed=21)
     h = ia.headers()
+    inserted_before, unchanged_before = rows("inserted"), rows("unchanged")
     first = await run(ia, h, Path(m.path))
     assert first["counts"]["inserted"] == m.distinct_businesses
+    assert rows("inserted") - inserted_before == m.distinct_businesses  # the dashboard's series
     before = await state(ia, client_of(h, ia))
     outbox = await scalar(ia, "SELECT count(*) FROM outbox")
     again = await run(ia, h, Path(m.path))
@@ -156,6 +164,7 @@ async def test_reimporting_a_file_changes_nothing_and_emits_nothing(
     assert (c["inserted"], c["updated"], c["unchanged"]) == (0, 0, m.distinct_businesses)
     assert c["rows_failed"] == len(m.invalid_rows) and c["rows_duplicate"] == len(m.duplicate_rows)
     assert again["summary"]["same_file_as"] == first["id"]
+    assert rows("unchanged") - unchanged_before == m.distinct_businesses
     assert await state(ia, client_of(h, ia)) == before  # records, versions, feed, history
     assert await scalar(ia, "SELECT count(*) FROM outbox") == outbox
 

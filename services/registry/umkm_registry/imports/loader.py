@@ -302,8 +302,21 @@ class MergeCounts:
     unchanged: int = 0
     failed: int = 0
     duplicate: int = 0  # winners that turned out to be the same record as another winner
-    inserted_ids: list[uuid.UUID] | None = None
-    dedup_ids: list[uuid.UUID] | None = None  # updated records to check for duplicates again
+
+    def dedup_sources(self) -> tuple[str | None, str | None]:
+        """(changed, new): the batch's relations (id, province_code) of the records that
+        duplicate-candidate detection must look at, for `dedup.detect_candidates_from` in the
+        same transaction. As RegistryService: new records, and updated ones whose owner, name
+        or desa changed (that may make, or end, a duplicate)."""
+        changed = new = None
+        if self.updated:
+            changed = (
+                "(SELECT id, province_code FROM imp_u WHERE fail = '' AND changed && "
+                "ARRAY['owner_nik', 'business_name', 'village_code']::text[]) dedup_changed"
+            )
+        if self.inserted:
+            new = "(SELECT id, province_code FROM imp_b WHERE how = 'new') dedup_new"
+        return changed, new
 
 
 @dataclass(frozen=True)
@@ -314,7 +327,6 @@ class MergeContext:
     nib_header: str | None
     name_header: str
     outbox: Outbox
-    want_inserted_ids: bool = False
 
 
 async def merge_batch(conn: Conn, ctx: MergeContext, lo: int, hi: int) -> MergeCounts:
@@ -520,20 +532,6 @@ async def merge_batch(conn: Conn, ctx: MergeContext, lo: int, hi: int) -> MergeC
             ctx.client_id,
         )
     )
-    if ctx.want_inserted_ids and counts.updated:
-        # as RegistryService.update: a new owner, name or desa may make (or end) a duplicate
-        counts.dedup_ids = [
-            r[0]
-            for r in await conn.fetch(
-                """SELECT id FROM imp_u WHERE fail = '' AND changed && ARRAY['owner_nik',
-                   'business_name', 'village_code']::text[]"""
-            )
-        ]
-    if ctx.want_inserted_ids and counts.inserted:
-        counts.inserted_ids = [
-            r[0] for r in await conn.fetch("SELECT id FROM imp_b WHERE how = 'new'")
-        ]
-
     # --- errors and counts ---------------------------------------------------------------
     nib_col = _lit(ctx.nib_header) if ctx.nib_header else "NULL"
     scope_text = _lit(ctx.scope or "")

@@ -38,6 +38,7 @@ from umkm_shared.identifiers import (
 )
 from umkm_shared.parsing import ParseError, normalize_name, parse_indonesian_date, parse_rupiah
 from umkm_shared.reference import LEVEL_NAMES, fold_name
+from umkm_shared.scale import SCALE_BANDS
 from umkm_shared.text import check_text, escape_controls
 
 from .. import domain
@@ -210,6 +211,9 @@ def _digits_cell(key: str, v: Cell, width: int = 0) -> str | None:
 _code_cache: dict[tuple[str, str | None], tuple[str | None, str | None, str]] = {}
 _level_cache: dict[tuple[int, str | None, str, str | None], tuple[str | None, str]] = {}
 _CACHE_MAX = 100_000
+# Caches of values that are mostly distinct (names) or bounded by the desa table (places) are
+# kept smaller: the parse worker's memory counts towards the import's budget.
+_SMALL_CACHE_MAX = 20_000
 
 
 def _in_scope(code: str, scope: str | None) -> bool:
@@ -416,13 +420,33 @@ def _date(v: Cell) -> date | None:
     return hit[0]
 
 
+_rupiah_cache: dict[str, int | str] = {}  # text -> amount, or the reason it is refused
+
+
 def _money(key: str, v: Cell, limit: int) -> int | None:
-    if v is None or (isinstance(v, str) and not v.strip()):
+    if v is None:
         return None
-    try:
-        amount = int(v) if type(v) is str and v.isdigit() else parse_rupiah(v)  # type: ignore[arg-type]
-    except ParseError as e:
-        raise RowError(key, str(e), v) from None
+    if type(v) is str:
+        # a file repeats its amounts ("Rp 25.000.000,-"): parse each distinct text once
+        hit = _rupiah_cache.get(v)
+        if hit is None:
+            if not v.strip():
+                return None
+            try:
+                hit = int(v) if v.isdigit() else parse_rupiah(v)
+            except ParseError as e:
+                hit = str(e)
+            if len(_rupiah_cache) >= _SMALL_CACHE_MAX:
+                _rupiah_cache.clear()
+            _rupiah_cache[v] = hit
+        if isinstance(hit, str):
+            raise RowError(key, hit, v)
+        amount: int = hit
+    else:
+        try:
+            amount = parse_rupiah(v)  # type: ignore[arg-type]
+        except ParseError as e:
+            raise RowError(key, str(e), v) from None
     if amount > limit:
         raise RowError(key, f"amount {amount} is above {limit}", v)
     return amount
@@ -475,13 +499,42 @@ def _workforce(v: Cell) -> int | None:
     return n
 
 
+_name_cache: dict[str, str] = {}
+
+
 def _name(key: str, v: Cell) -> str:
     text = _text(v)
     if text is None:
         raise RowError(key, f"{BY_KEY[key].label} is empty")
     if len(text) > MAX_NAME:
         raise RowError(key, f"longer than {MAX_NAME} characters ({len(text)})", text)
-    return normalize_name(text)
+    name = _name_cache.get(text)
+    if name is None:  # names repeat (owners' names, "Warung Bu Sri"): re-case each once
+        name = normalize_name(text)
+        if len(_name_cache) >= _SMALL_CACHE_MAX:
+            _name_cache.clear()
+        _name_cache[text] = name
+    return name
+
+
+# (limit of the band, scale) per basis, from umkm_shared.scale: `domain.scale_of` without the
+# explanation text it builds (the strict-mode tests compare the two).
+_BANDS_BY_CAPITAL = tuple((b.max_capital_idr, str(b.scale)) for b in SCALE_BANDS)
+_BANDS_BY_SALES = tuple((b.max_annual_sales_idr, str(b.scale)) for b in SCALE_BANDS)
+
+
+def scale_of(capital: int | None, sales: int | None) -> tuple[str, str]:
+    """(scale, basis) under PP 7/2021, as `domain.scale_of` (capital when given, else sales)."""
+    if capital is not None:
+        amount, bands, basis = capital, _BANDS_BY_CAPITAL, "capital"
+    elif sales is not None:
+        amount, bands, basis = sales, _BANDS_BY_SALES, "sales"
+    else:
+        raise ValueError("classifying a business needs its capital or its annual sales")
+    for limit, scale in bands:
+        if amount <= limit:
+            return scale, basis
+    return "besar", basis
 
 
 def _products(v: Cell) -> list[str] | None:
@@ -502,10 +555,8 @@ def _row(
 ) -> tuple[Any, ...] | None:
     index = plan.index
     width = len(raw)
-
-    def cell(key: str) -> Cell:
-        i = index.get(key)
-        return raw[i] if i is not None and i < width else None
+    cells: dict[str, Cell] = {key: raw[i] for key, i in index.items() if i < width}
+    cell = cells.get
 
     def attempt(fn: Any, *args: Any) -> Any:
         try:
@@ -514,14 +565,19 @@ def _row(
             errors.append(e)
         return None
 
-    # The API refuses control characters in text (umkm_shared.text); so does the import.
-    for key in index:
-        value = cell(key)
-        if isinstance(value, str):
-            try:
-                check_text(value)
-            except ValueError as e:
-                errors.append(RowError(key, str(e), value))
+    # The API refuses control characters in text (umkm_shared.text); so does the import. One
+    # search over the row's text; only a row that has one is checked cell by cell.
+    texts = [value for value in cells.values() if type(value) is str]
+    try:
+        check_text("".join(texts))
+    except ValueError:
+        for key in index:
+            value = cell(key)
+            if isinstance(value, str):
+                try:
+                    check_text(value)
+                except ValueError as e:
+                    errors.append(RowError(key, str(e), value))
     if errors:
         return None
 
@@ -613,7 +669,7 @@ def _row(
 
     scale = basis = None
     if capital is not None or sales is not None:
-        scale, basis = domain.scale_of(capital, sales)
+        scale, basis = scale_of(capital, sales)
         if scale == "besar":
             key = "capital" if capital is not None else "annual_sales"
             errors.append(
@@ -632,6 +688,10 @@ def _row(
         address, lat, lng, capital, sales, scale, basis, workforce, founded_on, products,
         certs,
     )  # fmt: skip
+
+
+# desa code -> (province, kab/kota, kecamatan, its kecamatan centre as `domain.locate` gives it)
+_place_cache: dict[str, tuple[str, str, str, tuple[float | None, float | None, bool]]] = {}
 
 
 def _stage_tuple(
@@ -656,8 +716,16 @@ def _stage_tuple(
     products: list[str] | None,
     certs: list[dict[str, str | None]] | None,
 ) -> tuple[Any, ...]:
-    parts = domain.WilayahParts.of_village(village_code)
-    glat, glng, approx = domain.locate(village_code, lat, lng)
+    place = _place_cache.get(village_code)
+    if place is None:
+        parts = domain.WilayahParts.of_village(village_code)
+        place = (parts.province_code, parts.regency_code, parts.district_code,
+                 domain.locate(village_code, None, None))  # fmt: skip
+        if len(_place_cache) >= _SMALL_CACHE_MAX:
+            _place_cache.clear()
+        _place_cache[village_code] = place
+    province_code, regency_code, district_code, centre = place
+    glat, glng, approx = (lat, lng, False) if lat is not None and lng is not None else centre
     search = domain.search_text(business_name)
     nik_hash = vault.lookup_hash(nik)
     # the same business = same NIB, else same owner + desa + name (see loader.py)
@@ -669,7 +737,7 @@ def _stage_tuple(
         row_no, stage_key, nat_key, (nat_key[0] << 8) | nat_key[1],
         str(uuid_utils.uuid7()), str(uuid_utils.uuid7()), str(uuid_utils.uuid7()),
         str(uuid_utils.uuid7()),
-        parts.province_code, parts.regency_code, parts.district_code, village_code,
+        province_code, regency_code, district_code, village_code,
         business_name, search, owner_name,
         vault.encrypt(nik), nik_hash, vault.mask(nik),
         nib, npwp, "2020", kbli, address,

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import csv
 import hashlib
-import importlib
 import logging
 import multiprocessing
 import time
@@ -51,8 +50,10 @@ from umkm_shared.db import Database
 from umkm_shared.messaging.outbox import Outbox
 from umkm_shared.settings import ServiceSettings
 
+from ..dedup.detection import detect_candidates_from
 from . import loader
 from .columns import BY_KEY, ColumnPlan, missing_required, plan_columns
+from .metrics import IMPORT_ROWS
 from .models import ImportJob
 from .normalize import BUCKETS, RowPlan, StagedChunk, init_process, normalize_chunk, use_vault
 from .readers import FileRejected, Opened, open_file
@@ -61,6 +62,8 @@ from .settings import ImportSettings
 log = logging.getLogger(__name__)
 
 _LOCK_NAMESPACE = b"umkm-registry-import:"
+_DEDUP_LOCK = int.from_bytes(hashlib.sha256(b"umkm-registry-import-dedup").digest()[:8], "big",
+                             signed=True)  # fmt: skip
 MAX_ATTEMPTS = 20  # claims of one job before it is failed (a crash loop must end)
 _TRANSIENT = (OSError, ConnectionError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
               asyncpg.CannotConnectNowError, BrokenProcessPool)  # fmt: skip
@@ -103,20 +106,6 @@ def _is_transient(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def _dedup_hook() -> Callable[[AsyncSession, list[uuid.UUID]], Awaitable[int]] | None:
-    """`detect_candidates(session, umkm_ids)` of the dedup module, if it exists yet."""
-    for name in ("umkm_registry.dedup", "umkm_registry.dedup.service",
-                 "umkm_registry.dedup.detect", "umkm_registry.dedup.candidates"):  # fmt: skip
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        hook = getattr(module, "detect_candidates", None)
-        if callable(hook):
-            return hook  # type: ignore[no-any-return]
-    return None
 
 
 @dataclass
@@ -528,6 +517,11 @@ class ImportWorker:
     async def _commit_chunk(self, job: ImportJob, chunk: StagedChunk, rebuild: bool) -> None:
         async with self.db.transaction() as session:
             raw = await _driver(session)
+            # A staging commit need not wait for the WAL flush: a chunk lost in a PostgreSQL
+            # crash is lost with its progress mark (same transaction) and staged again, and
+            # nothing outside the database has seen it. (Merge batches keep synchronous commit:
+            # their events may be published as soon as they commit.)
+            await raw.execute("SET LOCAL synchronous_commit = off")
             if rebuild:
                 if not await raw.fetchval(
                     "SELECT 1 FROM imports WHERE id = $1 AND status = 'running'", job.id
@@ -556,6 +550,8 @@ class ImportWorker:
                 raise LostJob
             await loader.copy_stage(raw, job.id, chunk.rows)
             await loader.copy_errors(raw, job.id, chunk.errors)
+        IMPORT_ROWS.labels("staged").inc(len(chunk.rows))
+        IMPORT_ROWS.labels("failed").inc(chunk.failed_rows)
 
     # --- phase 2: merging ----------------------------------------------------------------
 
@@ -573,7 +569,7 @@ class ImportWorker:
             await self._stage(job, rebuild=True)
         plan = job.summary.get("columns", {})
         by_field = {v: k for k, v in plan.items()}
-        hook = _dedup_hook() if self.settings.dedup_hook else None
+        hook = self.settings.dedup_hook
         mctx = loader.MergeContext(
             job_id=job.id,
             client_id=job.client_id,
@@ -581,7 +577,6 @@ class ImportWorker:
             nib_header=by_field.get("nib"),
             name_header=by_field.get("business_name", BY_KEY["business_name"].label),
             outbox=self.outbox,
-            want_inserted_ids=hook is not None,
         )
         span = job.merge_span
         batches = [b for b in range(-(-BUCKETS // span)) if b not in set(job.merged_batches)]
@@ -625,7 +620,7 @@ class ImportWorker:
         self,
         job: ImportJob,
         mctx: loader.MergeContext,
-        hook: Any,
+        hook: bool,
         batch: int,
         span: int,
     ) -> None:
@@ -643,9 +638,8 @@ class ImportWorker:
                         raise LostJob
                     counts = await loader.merge_batch(raw, mctx, lo, hi)
                     warning = None
-                    ids = (counts.inserted_ids or []) + (counts.dedup_ids or [])
-                    if hook is not None and ids:
-                        warning = await self._call_dedup(session, hook, ids)
+                    if hook:
+                        warning = await self._call_dedup(session, counts)
                     # last statement: the job row stays locked only for the commit
                     ok = await raw.fetchval(
                         """UPDATE imports SET merged_batches = array_append(merged_batches, $2),
@@ -673,6 +667,8 @@ class ImportWorker:
                     )
                     if ok is None:
                         raise LostJob
+                for outcome in ("inserted", "updated", "unchanged", "duplicate"):
+                    IMPORT_ROWS.labels(outcome).inc(getattr(counts, outcome))
                 return
             except (
                 asyncpg.DeadlockDetectedError,
@@ -703,15 +699,27 @@ class ImportWorker:
             for row in stale:
                 await raw.execute(f'ANALYZE "{row["name"]}"')
 
-    async def _call_dedup(
-        self, session: AsyncSession, hook: Any, ids: list[uuid.UUID]
-    ) -> str | None:
+    async def _call_dedup(self, session: AsyncSession, counts: loader.MergeCounts) -> str | None:
+        """Duplicate-candidate detection for the batch's new and re-keyed records, set-based
+        over the batch tables (a few statements per batch), in a savepoint: its failure must not
+        fail the import."""
+        changed, new = counts.dedup_sources()
+        if changed is None and new is None:
+            return None
+        # Batches merge side by side: two that each hold one record of a pair would each run
+        # detection before the other's records are committed, and the pair would be missed.
+        # Detection is serialised (this lock is held until the batch commits), so the second
+        # batch sees the first one's records.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DEDUP_LOCK})
         try:
             async with session.begin_nested():
-                await hook(session, ids)
-        except Exception as exc:  # their failure must not fail the import
+                await detect_candidates_from(session, changed=changed, new=new)
+        except Exception as exc:
             log.warning("dedup candidate detection failed: %r", exc)
-            return f"duplicate-candidate detection failed for {len(ids)} new records: {exc!r}"[:500]
+            return (
+                f"duplicate-candidate detection failed for the {counts.inserted} new and "
+                f"{counts.updated} updated records of a batch: {exc!r}"
+            )[:500]
         return None
 
 
