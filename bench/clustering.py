@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchlib import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "clustering.json"
@@ -45,33 +45,6 @@ GOAL_SECONDS_10M = 120.0
 GOAL_COMPACTNESS_RATIO = 1.3
 GOAL_SPEEDUP = 50.0
 MIN_SIZE, MAX_SIZE = 10_000, 20_000
-
-
-def machine_info() -> dict[str, Any]:
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model or platform.processor() or None,
-        "memory_gb": mem,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_average_at_start": os.getloadavg(),
-        "note": "shared machine: other helpers were running tests and benchmarks at the time",
-    }
 
 
 def peak_mb() -> float:

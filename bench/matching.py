@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import sys
 import time
 import uuid
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchlib import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "matching.json"
@@ -54,29 +54,6 @@ UNITS = ("pcs", "kg", "liter", "unit", "m")
 CERT_KINDS = ("halal", "pirt", "bpom", "sni", "other")
 EPOCH = date(1970, 1, 1)
 NO_EXPIRY = np.iinfo(np.int32).max
-
-
-def machine_info() -> dict[str, Any]:
-    model = None
-    mem = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model or platform.processor() or None,
-        "memory_gb": mem,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def log(msg: str) -> None:
@@ -613,7 +590,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "benchmark": "matching",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": machine_info(numpy=np.__version__),
         "note": "shared machine: other helpers' tests and services ran at the same time",
         "suppliers": len(index),
         "product_rows": index.product_rows,

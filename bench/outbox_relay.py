@@ -29,7 +29,6 @@ import asyncio
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ from typing import Any, ClassVar
 import aiokafka
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from benchlib import machine_info
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 
@@ -63,24 +63,6 @@ from umkm_shared.messaging.tables import define_messaging_tables
 
 RESULTS = Path(__file__).resolve().parent / "results" / "outbox_relay.json"
 GOAL_RATIO = 0.5
-
-
-def machine_info() -> dict[str, Any]:
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model or platform.processor() or None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "aiokafka": aiokafka.__version__,
-    }
 
 
 def make_payloads(cls: type[UmkmRegistered], n: int) -> list[UmkmRegistered]:
@@ -380,7 +362,7 @@ async def main_async(args: Any) -> dict[str, Any]:
     return {
         "benchmark": "outbox_relay",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {**machine_info(), "postgresql": server_version},
+        "machine": {**machine_info(aiokafka=aiokafka.__version__), "postgresql": server_version},
         "events": args.events,
         "rounds": args.rounds,
         "avg_value_bytes": round(avg_value),

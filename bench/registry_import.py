@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -41,36 +40,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchlib import machine_info
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "registry_import.json"
 CACHE = ROOT / ".cache" / "bench"
 GOAL_RATIO = 0.3
 GOAL_PEAK_MB = 500
-
-
-def machine_info() -> dict[str, Any]:
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model or platform.processor() or None,
-        "memory_gb": mem,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def _rss_kb(pid: int) -> int:
