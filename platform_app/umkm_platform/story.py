@@ -160,6 +160,16 @@ async def run_story(
         httpx.AsyncClient(base_url=platform.supply_chain, timeout=60) as supply,
         httpx.AsyncClient(base_url=platform.financing, timeout=60) as financing,
     ):
+        # What the consumers had applied before this story (a second run in the same stack).
+        before = {
+            "clustering": await events_applied(clustering, REGISTERED),
+            "financing": await events_applied(financing, REGISTERED),
+            "accepted": await events_applied(financing, ACCEPTED),
+        }
+
+        async def caught_up(service: httpx.AsyncClient, key: str, prefix: str, n: int) -> bool:
+            return await events_applied(service, prefix) >= before[key] + n
+
         # 1. Registry: a national sample, then the workshops of this story.
         say(f"1. The ministry imports a national sample of {national_sample:,} UMKM rows.")
         with tempfile.TemporaryDirectory() as tmp:
@@ -239,7 +249,9 @@ async def run_story(
         say("2. The ministry forms sector clusters over everything registered.")
 
         await eventually(
-            lambda: registered_seen(clustering, expected), limit, "the clustering read model"
+            lambda: caught_up(clustering, "clustering", REGISTERED, expected),
+            limit,
+            "the clustering read model",
         )
         run = _ok(
             await clustering.post(
@@ -374,9 +386,17 @@ async def run_story(
 
             await eventually(programme_opened, limit, "the anchor at the financing broker")
 
-        # The broker pre-screens with its own copy of the registry: wait until it has caught up.
+        # The broker pre-screens with its own copies of the registry and of the orders (which
+        # must be accepted by the supplier): wait until it has caught up with both.
         await eventually(
-            lambda: registered_seen(financing, expected), limit, "the broker's registry facts"
+            lambda: caught_up(financing, "financing", REGISTERED, expected),
+            limit,
+            "the broker's registry facts",
+        )
+        await eventually(
+            lambda: caught_up(financing, "accepted", ACCEPTED, len(orders)),
+            limit,
+            "the accepted orders at the broker",
         )
         po = max(orders, key=lambda o: o["amount_idr"])
         say(
@@ -530,18 +550,20 @@ async def run_story(
     return rec
 
 
-async def registered_seen(service: httpx.AsyncClient, expected: int) -> bool:
-    """Whether the service's consumer has applied `expected` UMKM registrations (read from its
-    /metrics: the only way to know from outside how far an event-fed read model is)."""
+REGISTERED = "id.umkm.registry.umkm.registered."
+ACCEPTED = "id.umkm.supply_chain.purchase_order.accepted."
+
+
+async def events_applied(service: httpx.AsyncClient, type_prefix: str) -> float:
+    """How many events of a type the service's consumers have applied since it started (from
+    its /metrics: the only way to know from outside how far an event-fed read model is)."""
     text = (await service.get("/metrics")).text
     applied = 0.0
     for labels, value in re.findall(r"^umkm_events_consumed_total\{([^}]*)\} (\S+)$", text, re.M):
         pairs = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        if pairs.get("outcome") == "applied" and pairs.get("type", "").startswith(
-            "id.umkm.registry.umkm.registered."
-        ):
+        if pairs.get("outcome") == "applied" and pairs.get("type", "").startswith(type_prefix):
             applied += float(value)
-    return applied >= expected
+    return applied
 
 
 def _reconcile(rec: Reconciliation, principal: int) -> None:

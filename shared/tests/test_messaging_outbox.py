@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import Column, MetaData, Table, Text, func, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, Text, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from umkm_shared.db import Database
@@ -758,3 +759,187 @@ async def test_one_trace_from_an_http_request_through_the_bus_into_a_consumer(en
         span_id = by_id[span_id].parent.span_id if by_id[span_id].parent else None
     assert ancestors[-1] == "POST /things" and span_id == int("b7ad6b7169203331", 16)
     assert server.attributes["http.route"] == "/things"
+
+
+# -- batched inbox consumer -------------------------------------------------------------------
+
+
+def ordered_handler(env: Env, bad: set[int] | None = None, txids: list[int] | None = None) -> Any:
+    """Applies an event only after every earlier event of its key (checked in the database, so
+    an out-of-order application fails loudly); raises on the numbers in `bad`."""
+    effects = env.effects
+
+    async def handler(session: AsyncSession, payload: Any, event: CloudEvent) -> None:
+        if txids is not None:
+            txids.append(int((await session.execute(text("select txid_current()"))).scalar_one()))
+        key = str(payload.item_id)
+        latest = (
+            await session.execute(
+                select(func.max(func.split_part(effects.c.note, ":", 2).cast(Integer))).where(
+                    effects.c.note.like(f"{key}:%")
+                )
+            )
+        ).scalar_one()
+        if latest is not None and latest >= payload.n:
+            raise AssertionError(f"{payload.n} applied after {latest} for {key}")
+        if bad and payload.n in bad:
+            raise ValueError(f"poison {payload.n}")
+        await session.execute(effects.insert().values(event_id=event.id, note=f"{key}:{payload.n}"))
+
+    return handler
+
+
+async def enqueue_keyed(
+    env: Env, count: int, keys: list[uuid.UUID], start: int = 0
+) -> list[CloudEvent]:
+    async with env.db.transaction() as session:
+        return [
+            await env.outbox().enqueue(session, env.event(i, key=keys[i % len(keys)]))
+            for i in range(start, start + count)
+        ]
+
+
+async def test_batched_consumer_applies_exactly_once_in_order_across_a_redelivery(
+    env: Env,
+) -> None:
+    keys = [uuid.uuid4() for _ in range(6)]
+    events = await enqueue_keyed(env, 300, keys)
+    relay = env.relay()
+    while await relay.publish_pending():
+        pass
+    original = await env.topic_messages()
+
+    txids: list[int] = []
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, None, {env.payload: ordered_handler(env, txids=txids)},
+        batch_size=100,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        await wait_until(lambda: consumer.stats.applied == 300)
+        # Everything again (a relay restart, a lost offset commit), plus new events behind it.
+        more = await enqueue_keyed(env, 40, keys, start=1000)
+        await env.bus.publish(original)
+        while await relay.publish_pending():
+            pass
+        await wait_until(lambda: consumer.stats.applied == 340 and consumer.stats.duplicates == 300)
+        await asyncio.sleep(0.3)
+    finally:
+        await consumer.stop()
+    assert (consumer.stats.applied, consumer.stats.duplicates) == (340, 300)
+    assert await env.effect_count() == 340
+    rows = await env.inbox_rows(group)
+    assert sorted(r.event_id for r in rows) == sorted(e.id for e in events + more)
+    assert all(r.outcome == "applied" for r in rows)
+    # Batched: many events per transaction (the 300 were all queued before the consumer began).
+    assert max(Counter(txids).values()) > 1
+    assert len(set(txids)) < 300
+
+
+async def test_poison_event_in_a_batch_is_dead_lettered_and_the_others_applied_once(
+    env: Env,
+) -> None:
+    keys = [uuid.uuid4() for _ in range(2)]
+    events = await enqueue_keyed(env, 120, keys)
+    relay = env.relay()
+    while await relay.publish_pending():
+        pass
+    bad = {17, 18, 64}
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, None, {env.payload: ordered_handler(env, bad)},
+        max_retries=1, batch_size=50, **FAST,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        await wait_until(lambda: consumer.stats.applied == 117)
+        await asyncio.sleep(0.3)
+    finally:
+        await consumer.stop()
+    assert consumer.stats.applied == 117 and consumer.stats.duplicates == 0
+    assert await env.effect_count() == 117
+    good = {e.id for e in events if e.data["n"] not in bad}
+    assert {r.event_id for r in await env.inbox_rows(group)} == good  # poison rolled back
+    dead = await env.topic_messages(dlq_topic(env.topic))
+    assert sorted(from_kafka(m.headers, m.value).data["n"] for m in dead) == sorted(bad)
+    assert all(m.header("dlq_attempts") == b"2" for m in dead)  # the per-message policy
+    assert all((m.header("dlq_error") or b"").startswith(b"ValueError: poison") for m in dead)
+
+
+async def test_batch_with_repeats_unknown_types_and_garbage_behaves_like_single_events(
+    env: Env,
+) -> None:
+    key = uuid.uuid4()
+    one, two = (make_event(env.event(n, key=key), env.source) for n in (1, 2))
+    future = CloudEvent(
+        id=str(uuid.uuid4()),
+        source="/future-service",
+        type="id.umkm.future.thing_happened.v1",
+        time=datetime.now(UTC),
+        data={"whatever": True},
+    )
+    garbage = BusMessage(topic=env.topic, key=str(key).encode(), value=b"not json", headers=[])
+    sequence = [one, one, future, two, one, future]
+    messages = [to_kafka(e, env.topic, str(key)) for e in sequence]
+    messages.insert(4, garbage)
+    await env.bus.publish(messages)  # one key: one partition, one batch
+
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(
+        env.db, env.tables, env.bus, group, [env.topic], {env.payload: ordered_handler(env)},
+        batch_size=100, **FAST,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        await wait_until(lambda: consumer.stats.applied == 2 and consumer.stats.skipped == 2)
+        await wait_until(lambda: consumer.stats.duplicates == 2)
+        await asyncio.sleep(0.3)
+    finally:
+        await consumer.stop()
+    assert (consumer.stats.applied, consumer.stats.duplicates, consumer.stats.skipped) == (2, 2, 2)
+    rows = {r.event_id: r.outcome for r in await env.inbox_rows(group)}
+    assert rows == {one.id: "applied", two.id: "applied", future.id: "skipped"}
+    assert await env.effect_count() == 2
+    dead = await env.topic_messages(dlq_topic(env.topic))
+    assert [m.value for m in dead] == [b"not json"]
+    assert dead[0].header("dlq_attempts") == b"1"  # permanent: not retried
+
+
+async def test_batch_spans_continue_each_events_trace(env: Env) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from umkm_shared.tracing import tracer_provider
+
+    exporter = InMemorySpanExporter()
+    tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+    key = uuid.uuid4()
+    parents = [f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01" for _ in range(5)]
+    async with env.db.transaction() as session:
+        events = [
+            await env.outbox().enqueue(session, env.event(i, key=key), traceparent=tp)
+            for i, tp in enumerate(parents)
+        ]
+    while await env.relay().publish_pending():
+        pass
+    seen: dict[str, int] = {}
+
+    async def handler(session: AsyncSession, payload: Any, event: CloudEvent) -> None:
+        seen[event.id] = trace.get_current_span().get_span_context().trace_id
+
+    group = f"g-{hexid()}"
+    consumer = EventConsumer(env.db, env.tables, env.bus, group, None, {env.payload: handler})
+    await consumer.start()
+    try:
+        await wait_until(lambda: consumer.stats.applied == 5)
+    finally:
+        await consumer.stop()
+    for event, tp in zip(events, parents, strict=True):
+        assert seen[event.id] == int(tp.split("-")[1], 16)
+    spans = [s for s in exporter.get_finished_spans() if s.name.startswith("process ")]
+    by_message = {s.attributes["messaging.message.id"]: s for s in spans}  # type: ignore[index]
+    for event, tp in zip(events, parents, strict=True):
+        span = by_message[event.id]
+        assert span.parent is not None and span.parent.span_id == int(tp.split("-")[2], 16)

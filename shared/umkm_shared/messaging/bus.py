@@ -15,6 +15,15 @@ Two refinements of that rule, both so that a poison message and a broken depende
   does not validate) go to the dead-letter topic at once; retrying cannot help.
 With `dead_letter=False` nothing is ever skipped: after `max_retries` the message keeps being
 retried at the maximum backoff (the partition waits), for streams where order beats liveness.
+
+Batches (optional): `subscribe(..., batch_handler=..., max_batch=N)` hands up to N consecutive
+messages of one partition to `batch_handler` at once (`deliver_batch`). A batch handler is all or
+nothing: it returns when the effects of every message are committed, or raises having committed
+none of them. When it raises, the batch falls back to the per-message path (`deliver`: the same
+retries and dead-lettering), so one bad message never holds up the others. If the exception is a
+`BatchError` naming the failing message, only that message takes the per-message path: the ones
+before it are applied again as one batch, the ones after it in the next. Offsets are committed
+after the batch, exactly as after a single message.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "DLQ_HEADERS",
     "DLQ_SUFFIX",
+    "BatchError",
+    "BatchHandler",
     "BusMessage",
     "EventBus",
     "Handler",
@@ -38,6 +49,7 @@ __all__ = [
     "Subscription",
     "TransientError",
     "deliver",
+    "deliver_batch",
     "dlq_topic",
     "is_transient",
 ]
@@ -78,6 +90,7 @@ class BusMessage:
 
 
 Handler = Callable[[BusMessage], Awaitable[None]]
+BatchHandler = Callable[[Sequence[BusMessage]], Awaitable[None]]
 
 
 class TransientError(Exception):
@@ -89,13 +102,25 @@ class PermanentError(Exception):
     """Raise from a handler when retrying cannot help: the message is dead-lettered at once."""
 
 
+class BatchError(Exception):
+    """Raise from a batch handler (having committed nothing) when message `index` of the batch
+    failed: the bus then applies the messages before it as a batch again, gives that one message
+    the per-message treatment (retries, dead-lettering), and goes on with the rest."""
+
+    def __init__(self, index: int, cause: BaseException) -> None:
+        super().__init__(f"message {index} of the batch failed: {cause!r}")
+        self.index = index
+        self.cause = cause
+
+
 @runtime_checkable
 class Subscription(Protocol):
     group: str
     topics: tuple[str, ...]
 
     async def stop(self) -> None:
-        """Finish the message in hand (or abandon its retries), commit, and stop consuming."""
+        """Finish the message (or batch) in hand (or abandon its retries), commit, and stop
+        consuming."""
 
 
 @runtime_checkable
@@ -118,7 +143,12 @@ class EventBus(Protocol):
         dead_letter: bool = True,
         initial_backoff: float = 0.1,
         max_backoff: float = 10.0,
-    ) -> Subscription: ...
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 500,
+    ) -> Subscription:
+        """Consume `topics` as `group`. With `batch_handler`, consecutive messages of one
+        partition (up to `max_batch`) go to it at once; `handler` is the per-message fallback."""
+        ...
 
     async def ping(self) -> bool:
         """True when the broker is reachable (for /readyz)."""
@@ -304,3 +334,87 @@ async def _dead_letter(
             log.exception("could not publish to %s; retrying", dead.topic)
             if await _sleep_unless(stopping, policy.delay(failures)):
                 return False
+
+
+async def deliver_batch(
+    messages: Sequence[BusMessage],
+    handler: Handler,
+    batch_handler: BatchHandler,
+    *,
+    group: str,
+    policy: RetryPolicy,
+    dead_letter: DeadLetterSink,
+    stopping: asyncio.Event,
+    split: bool = True,
+) -> int:
+    """Run `batch_handler` on consecutive messages of one partition, falling back to `deliver`.
+
+    Returns how many leading messages are finished (their offsets may be committed). Fewer
+    than `len(messages)` means either `stopping` was set, or (with a `BatchError`) the batch was
+    split: the caller goes on with the messages after the returned count. Never 0 unless
+    `stopping` was set (or `messages` is empty).
+    """
+    from umkm_shared.messaging import metrics
+
+    if not messages:
+        return 0
+    first = messages[0]
+    try:
+        await batch_handler(messages)
+        return len(messages)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        metrics.BATCH_FALLBACKS.labels(group=group, topic=first.topic).inc()
+        index = exc.index if isinstance(exc, BatchError) else None
+        if split and index is not None and 0 <= index < len(messages):
+            log.info(
+                "batch of %d from %s[%s]@%s for group %s failed at message %d: %r",
+                len(messages), first.topic, first.partition, first.offset, group, index,
+                exc.cause if isinstance(exc, BatchError) else exc,
+            )  # fmt: skip
+            done = 0
+            if index > 0:  # these were fine: once more as one batch (no further splitting)
+                done = await deliver_batch(
+                    messages[:index],
+                    handler,
+                    batch_handler,
+                    group=group,
+                    policy=policy,
+                    dead_letter=dead_letter,
+                    stopping=stopping,
+                    split=False,
+                )
+                if done < index:
+                    return done
+            if stopping.is_set():
+                return done
+            finished = await deliver(
+                messages[index],
+                handler,
+                group=group,
+                policy=policy,
+                dead_letter=dead_letter,
+                stopping=stopping,
+            )
+            return index + 1 if finished else index
+        log.warning(
+            "batch of %d from %s[%s]@%s for group %s failed (%r); applying one by one",
+            len(messages), first.topic, first.partition, first.offset, group, exc,
+        )  # fmt: skip
+    done = 0
+    for message in messages:
+        if stopping.is_set():
+            break
+        finished = await deliver(
+            message,
+            handler,
+            group=group,
+            policy=policy,
+            dead_letter=dead_letter,
+            stopping=stopping,
+        )
+        if not finished:
+            break
+        done += 1
+    return done

@@ -5,7 +5,9 @@ delivery is in publish order, which is also in order per key); each (group, topi
 offset; a subscription delivers from the committed offset, commits after the handler returned, and
 retries / dead-letters exactly like `KafkaBus` (both use `umkm_shared.messaging.bus.deliver`).
 Two subscriptions of one group on one topic behave like two consumers of a one-partition topic:
-the second waits as a standby until the first stops.
+the second waits as a standby until the first stops. With a batch handler, a subscription hands
+over what is queued for it (up to `max_batch` messages) at once, through the same
+`bus.deliver_batch` as Kafka, and commits the offset after the batch.
 
 Memory and durability (the embedded mode runs a whole bulk import through this bus):
 - `max_lag` (default None: no limit) makes `publish` wait until every running subscription of
@@ -25,7 +27,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from umkm_shared.messaging.bus import BusMessage, Handler, RetryPolicy, deliver
+from umkm_shared.messaging.bus import (
+    BatchHandler,
+    BusMessage,
+    Handler,
+    RetryPolicy,
+    deliver,
+    deliver_batch,
+)
 
 __all__ = ["InProcessBus", "InProcessSubscription"]
 
@@ -50,12 +59,17 @@ class InProcessSubscription:
         topics: Sequence[str],
         handler: Handler,
         policy: RetryPolicy,
+        *,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 500,
     ) -> None:
         self.bus = bus
         self.group = group
         self.topics = tuple(topics)
         self.handler = handler
         self.policy = policy
+        self.batch_handler = batch_handler
+        self.max_batch = max(1, max_batch)
         self._stopping = asyncio.Event()
         self._owned: set[str] = set()  # topics this member consumes (not standing by)
         self._tasks = {
@@ -88,19 +102,33 @@ class InProcessSubscription:
                 if position >= topic_log.end:
                     await bus._changed.wait()
                     continue
-                message = topic_log.messages[position - topic_log.base]
-            done = await deliver(
-                message,
-                self.handler,
-                group=self.group,
-                policy=self.policy,
-                dead_letter=bus._append_one,
-                stopping=self._stopping,
-            )
-            if not done:
+                start = position - topic_log.base
+                size = self.max_batch if self.batch_handler is not None else 1
+                messages = topic_log.messages[start : start + size]
+            if self.batch_handler is not None and len(messages) > 1:
+                count = await deliver_batch(
+                    messages,
+                    self.handler,
+                    self.batch_handler,
+                    group=self.group,
+                    policy=self.policy,
+                    dead_letter=bus._append_one,
+                    stopping=self._stopping,
+                )
+            else:
+                finished = await deliver(
+                    messages[0],
+                    self.handler,
+                    group=self.group,
+                    policy=self.policy,
+                    dead_letter=bus._append_one,
+                    stopping=self._stopping,
+                )
+                count = 1 if finished else 0
+            if count == 0:
                 return
             async with bus._changed:
-                bus._offsets[(self.group, topic)] = position + 1
+                bus._offsets[(self.group, topic)] = position + count
                 bus._trim(topic)
                 bus._changed.notify_all()
 
@@ -162,11 +190,15 @@ class InProcessBus:
         dead_letter: bool = True,
         initial_backoff: float = 0.1,
         max_backoff: float = 10.0,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 500,
     ) -> InProcessSubscription:
         for topic in topics:
             self._groups.setdefault(topic, set()).add(group)
         policy = RetryPolicy(max_retries, dead_letter, initial_backoff, max_backoff)
-        subscription = InProcessSubscription(self, group, topics, handler, policy)
+        subscription = InProcessSubscription(
+            self, group, topics, handler, policy, batch_handler=batch_handler, max_batch=max_batch
+        )
         self._subscriptions.add(subscription)
         return subscription
 

@@ -15,7 +15,9 @@ so partitions are processed concurrently, each strictly in order, and the loop k
 consumer stays within `max.poll.interval.ms` even while a handler is retrying). A record's offset
 is committed only after its handler returned (or it was dead-lettered): at the end of each
 partition chunk, every `commit_interval` seconds within a long chunk, and before the partition is
-given up.
+given up. With a batch handler (`subscribe(..., batch_handler=...)`) a chunk is handed over in
+slices of up to `max_batch` consecutive records (`bus.deliver_batch`); offsets are committed the
+same way, after a slice is finished. A stop or revoke lets the slice in hand finish.
 
 Rebalances: `on_partitions_revoked` asks the tasks of revoked partitions to stop after the record
 in hand, waits for them, and commits what they finished while the partitions are still ours;
@@ -48,7 +50,15 @@ from aiokafka.errors import (
 )
 
 from umkm_shared.messaging import metrics
-from umkm_shared.messaging.bus import BusMessage, Handler, RetryPolicy, deliver, dlq_topic
+from umkm_shared.messaging.bus import (
+    BatchHandler,
+    BusMessage,
+    Handler,
+    RetryPolicy,
+    deliver,
+    deliver_batch,
+    dlq_topic,
+)
 
 __all__ = [
     "KafkaBus",
@@ -289,9 +299,13 @@ class KafkaBus:
         dead_letter: bool = True,
         initial_backoff: float = 0.1,
         max_backoff: float = 10.0,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 500,
     ) -> KafkaSubscription:
         policy = RetryPolicy(max_retries, dead_letter, initial_backoff, max_backoff)
-        subscription = KafkaSubscription(self, group, topics, handler, policy)
+        subscription = KafkaSubscription(
+            self, group, topics, handler, policy, batch_handler=batch_handler, max_batch=max_batch
+        )
         await subscription.start()
         self._subscriptions.add(subscription)
         return subscription
@@ -314,12 +328,17 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
         topics: Sequence[str],
         handler: Handler,
         policy: RetryPolicy,
+        *,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 500,
     ) -> None:
         self.bus = bus
         self.group = group
         self.topics = tuple(bus.topic_prefix + t for t in topics)
         self.handler = handler
         self.policy = policy
+        self.batch_handler = batch_handler
+        self.max_batch = max(1, max_batch)
         self._consumer: AIOKafkaConsumer | None = None
         self._fetch_task: asyncio.Task[None] | None = None
         self._chunks: dict[TopicPartition, _Chunk] = {}
@@ -431,28 +450,34 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
         done: int | None = None  # offset after the last finished record
         last_commit = time.monotonic()
         try:
-            for record in records:
-                if stop.is_set():
+            messages = [self._message(record) for record in records]
+            position = 0
+            while position < len(messages) and not stop.is_set():
+                if self.batch_handler is not None and len(messages) - position > 1:
+                    batch = messages[position : position + self.max_batch]
+                    count = await deliver_batch(
+                        batch,
+                        self.handler,
+                        self.batch_handler,
+                        group=self.group,
+                        policy=self.policy,
+                        dead_letter=self.bus._dead_letter,
+                        stopping=stop,
+                    )
+                else:
+                    finished = await deliver(
+                        messages[position],
+                        self.handler,
+                        group=self.group,
+                        policy=self.policy,
+                        dead_letter=self.bus._dead_letter,
+                        stopping=stop,
+                    )
+                    count = 1 if finished else 0
+                if count == 0:
                     break
-                message = BusMessage(
-                    topic=record.topic.removeprefix(self.bus.topic_prefix),
-                    key=record.key,
-                    value=record.value if record.value is not None else b"",
-                    headers=list(record.headers or ()),
-                    partition=record.partition,
-                    offset=record.offset,
-                )
-                finished = await deliver(
-                    message,
-                    self.handler,
-                    group=self.group,
-                    policy=self.policy,
-                    dead_letter=self.bus._dead_letter,
-                    stopping=stop,
-                )
-                if not finished:
-                    break
-                done = record.offset + 1
+                position += count
+                done = records[position - 1].offset + 1
                 if time.monotonic() - last_commit >= self.bus.commit_interval:
                     self._commit_soon(consumer, tp, done)
                     committed, last_commit = done, time.monotonic()
@@ -479,6 +504,16 @@ class KafkaSubscription(ConsumerRebalanceListener):  # type: ignore[misc]
                     await self._commit(consumer, tp, done)
                 else:  # the next chunk is fetched and handled meanwhile
                     self._commit_soon(consumer, tp, done)
+
+    def _message(self, record: Any) -> BusMessage:
+        return BusMessage(
+            topic=record.topic.removeprefix(self.bus.topic_prefix),
+            key=record.key,
+            value=record.value if record.value is not None else b"",
+            headers=list(record.headers or ()),
+            partition=record.partition,
+            offset=record.offset,
+        )
 
     def _commit_soon(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         task = asyncio.create_task(self._commit(consumer, tp, offset))

@@ -60,3 +60,9 @@ CONSUMER_LAG = Gauge(
     ["group", "topic", "partition"],
     registry=LIBRARY_REGISTRY,
 )
+BATCH_FALLBACKS = Counter(
+    "umkm_event_batch_fallbacks_total",
+    "Batches whose batch handler failed and that were applied (partly) message by message",
+    ["group", "topic"],
+    registry=LIBRARY_REGISTRY,
+)
