@@ -493,7 +493,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "financing",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "note": "machine shared with other helpers' work during the run: read the ratio",
+        "note": "machine.load_average_at_start tells how busy the machine was",
         "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "flow": flow,
         "baseline_bare_inserts": baseline,

@@ -591,7 +591,7 @@ def main() -> None:
         "benchmark": "matching",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(numpy=np.__version__),
-        "note": "shared machine: other helpers' tests and services ran at the same time",
+        "note": "machine.load_average_at_start tells how busy the machine was",
         "suppliers": len(index),
         "product_rows": index.product_rows,
         "index_build_seconds": round(build_s, 2),
