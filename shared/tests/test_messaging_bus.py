@@ -348,6 +348,21 @@ async def test_inprocess_max_lag_zero_returns_only_after_consumers_committed() -
     await sub.stop()
 
 
+async def test_inprocess_max_lag_zero_waits_for_a_subscription_that_has_not_started_yet() -> None:
+    """subscribe() returns before the consuming task runs; a publish right after it (no await
+    in between, as in a service's start-up) must still wait for that group."""
+    bus = InProcessBus(max_lag=0)
+    done: list[str] = []
+
+    async def handler(message: BusMessage) -> None:
+        done.append(message.value.decode())
+
+    sub = await bus.subscribe("g", ["t"], handler)
+    await asyncio.wait_for(bus.publish([msg("t", "k", "a")]), 5)
+    assert done == ["a"] and bus.committed("g", "t") == 1
+    await sub.stop()
+
+
 async def test_inprocess_second_member_of_a_group_is_a_standby() -> None:
     bus = InProcessBus()
     a, b = Collector(), Collector()

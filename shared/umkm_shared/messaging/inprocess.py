@@ -235,10 +235,13 @@ class InProcessBus:
         return self._locks.setdefault((group, topic), asyncio.Lock())
 
     def _within_lag(self, topics: set[str]) -> bool:
+        # Every subscribed group, including one whose consuming task has not started yet
+        # (subscribe() returns before it runs): its committed offset is the group's.
         assert self.max_lag is not None
         return all(
             sub.lag(topic) <= self.max_lag
-            for sub, topic in self._active
+            for sub in self._subscriptions
+            for topic in sub.topics
             if topic in topics and not sub._stopping.is_set()
         )
 
