@@ -28,7 +28,6 @@ import asyncio
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -53,27 +52,10 @@ from umkm_shared.messaging.kafka import KafkaBus, ensure_topics
 from umkm_shared.messaging.tables import define_messaging_tables
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import machine_info
 from outbox_relay import make_payloads  # the same synthetic UMKM snapshots
 
 RESULTS = Path(__file__).resolve().parent / "results" / "consumer_batch.json"
-
-
-def machine_info() -> dict[str, Any]:
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model or platform.processor() or None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "aiokafka": aiokafka.__version__,
-    }
 
 
 async def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
@@ -251,7 +233,7 @@ async def main_async(args: Any) -> dict[str, Any]:
     return {
         "benchmark": "consumer_batch",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {**machine_info(), "postgresql": server_version},
+        "machine": {**machine_info(aiokafka=aiokafka.__version__), "postgresql": server_version},
         "events": args.events,
         "rounds": args.rounds,
         "settings": {

@@ -6,53 +6,15 @@ rebalances behave as without batches. The inbox consumer's batches: test_messagi
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
+from messaging_support import FAST, msg, new_topic, unique, wait_until
 
 from umkm_shared.messaging.bus import BatchError, BusMessage, EventBus, dlq_topic
 from umkm_shared.messaging.inprocess import InProcessBus
 from umkm_shared.messaging.kafka import KafkaBus, ensure_topics
-
-FAST = {"initial_backoff": 0.01, "max_backoff": 0.05}
-
-
-async def wait_until(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-def unique(prefix: str) -> str:
-    return f"test.{prefix}.{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(params=["kafka", "inprocess"])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
-    if request.param == "kafka":
-        kafka_bootstrap = request.getfixturevalue("kafka_bootstrap")
-        made: EventBus = KafkaBus(kafka_bootstrap, f"test-{uuid.uuid4().hex[:6]}")
-    else:
-        made = InProcessBus()
-    await made.start()
-    yield made
-    await made.stop()
-
-
-async def new_topic(bus: EventBus, prefix: str, partitions: int = 3) -> str:
-    topic = unique(prefix)
-    if isinstance(bus, KafkaBus):
-        await bus.ensure_topics([topic], partitions=partitions)
-    return topic
-
-
-def msg(topic: str, key: str, value: str) -> BusMessage:
-    return BusMessage(topic=topic, key=key.encode(), value=value.encode(), headers=[("h", b"1")])
 
 
 class Store:

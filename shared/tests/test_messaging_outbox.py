@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from messaging_support import FAST, wait_until
 from sqlalchemy import Column, Integer, MetaData, Table, Text, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,16 +33,6 @@ from umkm_shared.messaging.tables import (
     define_messaging_tables,
     drop_messaging_tables,
 )
-
-FAST = {"initial_backoff": 0.01, "max_backoff": 0.05}
-
-
-async def wait_until(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def hexid() -> str:
