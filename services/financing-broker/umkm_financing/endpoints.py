@@ -10,7 +10,7 @@ answering; every unsafe call takes an `Idempotency-Key`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from umkm_shared.auth import Actor, ClientStore, require_actor
 from umkm_shared.errors import invalid
-from umkm_shared.idempotency import IdempotencyDep
+from umkm_shared.idempotency import Idempotency, IdempotencyDep
 from umkm_shared.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 from umkm_shared.web import problem_responses
 
@@ -602,6 +602,28 @@ def _bank(signed: Any, ctx: FinancingContext, session: Any) -> FinancingService:
     return FinancingService(ctx, session, Caller(signed.actor, signed.bank_id))
 
 
+async def _bank_step(
+    signed: Any,
+    ctx: FinancingContext,
+    idem: Idempotency,
+    step: Callable[[FinancingService], Awaitable[Any]],
+    out: Callable[[Any], Any],
+    *,
+    created_: bool = False,
+) -> Response:
+    """One idempotent bank call: the service step in its transaction, the result shaped by
+    `out` (201 Created when `created_`)."""
+    async with ctx.db.transaction() as session:
+        service = _bank(signed, ctx, session)
+
+        async def run() -> Any:
+            result = out(await step(service))
+            return created(result) if created_ else result
+
+        status = 201 if created_ else 200
+        return await idem.run(session, signed.actor.client_id, run, status_code=status)
+
+
 @bank.post("/programmes", status_code=201, response_model=ProgrammeOut, responses=BANK_ERRORS)
 async def create_programme(
     body: ProgrammeCreate, signed: SignedBankDep, ctx: Ctx, idem: IdempotencyDep
@@ -776,13 +798,9 @@ async def make_offer(
     """Bid: amount, rate, tenor, advance %, fees. The amount is reserved against the
     programme's limits at once (409 naming the layer when it does not fit). For KUR the rate
     is fixed by the rules in force."""
-    async with ctx.db.transaction() as session:
-        service = _bank(signed, ctx, session)
-
-        async def run() -> Response:
-            return created(offer_out(await service.make_offer(app_id, body)))
-
-        return await idem.run(session, signed.actor.client_id, run, status_code=201)
+    return await _bank_step(
+        signed, ctx, idem, lambda s: s.make_offer(app_id, body), offer_out, created_=True
+    )
 
 
 @bank.post("/applications/{app_id}/decision", response_model=ApplicationOut, responses=BANK_ERRORS)
@@ -790,26 +808,14 @@ async def decide(
     app_id: uuid.UUID, body: DecisionIn, signed: SignedBankDep, ctx: Ctx, idem: IdempotencyDep
 ) -> Response:
     """Approve, reject (the reservation is released) or refer back for more information."""
-    async with ctx.db.transaction() as session:
-        service = _bank(signed, ctx, session)
-
-        async def run() -> ApplicationOut:
-            return app_out(await service.decide(app_id, body))
-
-        return await idem.run(session, signed.actor.client_id, run)
+    return await _bank_step(signed, ctx, idem, lambda s: s.decide(app_id, body), app_out)
 
 
 @bank.post("/applications/{app_id}/agreement", response_model=ApplicationOut, responses=BANK_ERRORS)
 async def agreement(
     app_id: uuid.UUID, body: AgreementIn, signed: SignedBankDep, ctx: Ctx, idem: IdempotencyDep
 ) -> Response:
-    async with ctx.db.transaction() as session:
-        service = _bank(signed, ctx, session)
-
-        async def run() -> ApplicationOut:
-            return app_out(await service.sign_agreement(app_id, body))
-
-        return await idem.run(session, signed.actor.client_id, run)
+    return await _bank_step(signed, ctx, idem, lambda s: s.sign_agreement(app_id, body), app_out)
 
 
 @bank.post(
@@ -822,13 +828,9 @@ async def disburse(
     app_id: uuid.UUID, body: DisbursementIn, signed: SignedBankDep, ctx: Ctx, idem: IdempotencyDep
 ) -> Response:
     """Report the disbursement: the loan starts, the reserved amount becomes used."""
-    async with ctx.db.transaction() as session:
-        service = _bank(signed, ctx, session)
-
-        async def run() -> Response:
-            return created(loan_out(await service.disburse(app_id, body)))
-
-        return await idem.run(session, signed.actor.client_id, run, status_code=201)
+    return await _bank_step(
+        signed, ctx, idem, lambda s: s.disburse(app_id, body), loan_out, created_=True
+    )
 
 
 @bank.get("/loans", response_model=Page[LoanOut], responses=BANK_ERRORS)
@@ -859,13 +861,9 @@ async def report_repayment(
 ) -> Response:
     """A repayment the bank received outside the anchor's invoice payment: interest first,
     then principal, any surplus back to the UMKM. The same `reference` applies once."""
-    async with ctx.db.transaction() as session:
-        service = _bank(signed, ctx, session)
-
-        async def run() -> Response:
-            return created(repayment_out(await service.report_repayment(loan_id, body)))
-
-        return await idem.run(session, signed.actor.client_id, run, status_code=201)
+    return await _bank_step(
+        signed, ctx, idem, lambda s: s.report_repayment(loan_id, body), repayment_out, created_=True
+    )
 
 
 @bank.post("/loans/{loan_id}/close", response_model=LoanOut, responses=BANK_ERRORS)
@@ -873,13 +871,7 @@ async def close_loan(
     loan_id: uuid.UUID, body: CloseIn, signed: SignedBankDep, ctx: Ctx, idem: IdempotencyDep
 ) -> Response:
     """Close a loan as written off or restructured (a paid loan closes by itself)."""
-    async with ctx.db.transaction() as session:
-        service = _bank(signed, ctx, session)
-
-        async def run() -> LoanOut:
-            return loan_out(await service.close_loan(loan_id, body))
-
-        return await idem.run(session, signed.actor.client_id, run)
+    return await _bank_step(signed, ctx, idem, lambda s: s.close_loan(loan_id, body), loan_out)
 
 
 @bank.get("/reports/portfolio", response_model=Portfolio, responses=BANK_ERRORS)
