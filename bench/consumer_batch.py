@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
-import os
 import statistics
 import sys
 import time
@@ -35,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import aiokafka
 import asyncpg
@@ -45,15 +43,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from umkm_shared.db import Database, async_url, create_database_if_missing
-from umkm_shared.events import CloudEvent, make_event, to_kafka
-from umkm_shared.events.registry import REGISTRY_SOURCE, UmkmRegistered
+from umkm_shared.events import CloudEvent, to_kafka
+from umkm_shared.events.registry import UmkmRegistered
 from umkm_shared.messaging.consumer import EventConsumer
 from umkm_shared.messaging.kafka import KafkaBus, ensure_topics
 from umkm_shared.messaging.tables import define_messaging_tables
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import machine_info
-from outbox_relay import make_payloads  # the same synthetic UMKM snapshots
+from outbox_relay import prepare_events, servers  # the same synthetic UMKM events
 
 RESULTS = Path(__file__).resolve().parent / "results" / "consumer_batch.json"
 
@@ -183,27 +181,9 @@ async def report(total: int, current: Callable[[], int]) -> None:
 
 
 async def main_async(args: Any) -> dict[str, Any]:
-    database_url = os.environ.get("DATABASE_URL")
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not database_url or not bootstrap:
-        raise SystemExit(
-            "set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or run through\n"
-            "  uv run python scripts/devstack.py run -- uv run python bench/consumer_batch.py"
-        )
+    database_url, bootstrap = servers("consumer_batch.py")
     bench_id = uuid.uuid4().hex[:8]
-
-    class BenchUmkmRegistered(UmkmRegistered):
-        """UmkmRegistered routed to the round's own fresh topic (set per round)."""
-
-        event_type: ClassVar[str] = f"id.umkm.bench.{bench_id}.registered"
-        topic: ClassVar[str] = f"bench.consumer.{bench_id}"
-
-    print(f"preparing {args.events} events ...", file=sys.stderr)
-    payloads = make_payloads(BenchUmkmRegistered, args.events)
-    events = [make_event(p, REGISTRY_SOURCE) for p in payloads]
-    keys = [p.message_key() for p in payloads]
-    gc.collect()
-    gc.freeze()
+    BenchUmkmRegistered, _, events, keys = prepare_events("consumer", bench_id, args.events)
 
     rounds: list[dict[str, Any]] = []
     for number in range(1, args.rounds + 1):

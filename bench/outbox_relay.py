@@ -46,7 +46,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 
 from umkm_shared.db import Database, async_url, create_database_if_missing
-from umkm_shared.events import make_event, to_kafka
+from umkm_shared.events import CloudEvent, make_event, to_kafka
 from umkm_shared.events.registry import (
     REGISTRY_SOURCE,
     Certification,
@@ -63,6 +63,40 @@ from umkm_shared.messaging.tables import define_messaging_tables
 
 RESULTS = Path(__file__).resolve().parent / "results" / "outbox_relay.json"
 GOAL_RATIO = 0.5
+
+
+def servers(script: str) -> tuple[str, str]:
+    """DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or a message saying how to get them."""
+    database_url = os.environ.get("DATABASE_URL")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not database_url or not bootstrap:
+        raise SystemExit(
+            "set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or run through\n"
+            f"  uv run python scripts/devstack.py run -- uv run python bench/{script}"
+        )
+    return database_url, bootstrap
+
+
+def prepare_events(
+    kind: str, bench_id: str, n: int
+) -> tuple[type[UmkmRegistered], list[UmkmRegistered], list[CloudEvent], list[str]]:
+    """`n` synthetic UmkmRegistered payloads of a class of the run's own (the caller points its
+    `topic` at each round's fresh topic), their CloudEvents and keys, prepared before timing."""
+    bench_id = uuid.uuid4().hex[:8]
+
+    class BenchUmkmRegistered(UmkmRegistered):
+        event_type: ClassVar[str] = f"id.umkm.bench.{bench_id}.registered"
+        topic: ClassVar[str] = f"bench.{kind}.{bench_id}"
+
+    print(f"preparing {n} payloads ...", file=sys.stderr)
+    payloads = make_payloads(BenchUmkmRegistered, n)
+    events = [make_event(p, REGISTRY_SOURCE) for p in payloads]
+    keys = [p.message_key() for p in payloads]
+    # The prepared payloads are long-lived fixtures: keep the cyclic GC from rescanning them
+    # during the measurements (it would otherwise add noise proportional to their number).
+    gc.collect()
+    gc.freeze()
+    return BenchUmkmRegistered, payloads, events, keys
 
 
 def make_payloads(cls: type[UmkmRegistered], n: int) -> list[UmkmRegistered]:
@@ -271,29 +305,9 @@ async def drop_database(admin_url: str, name: str) -> None:
 
 
 async def main_async(args: Any) -> dict[str, Any]:
-    database_url = os.environ.get("DATABASE_URL")
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not database_url or not bootstrap:
-        raise SystemExit(
-            "set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or run through\n"
-            "  uv run python scripts/devstack.py run -- uv run python bench/outbox_relay.py"
-        )
+    database_url, bootstrap = servers("outbox_relay.py")
     bench_id = uuid.uuid4().hex[:8]
-
-    class BenchUmkmRegistered(UmkmRegistered):
-        """UmkmRegistered routed to the round's own fresh topic (set per round below)."""
-
-        event_type: ClassVar[str] = f"id.umkm.bench.{bench_id}.registered"
-        topic: ClassVar[str] = f"bench.outbox.{bench_id}"
-
-    print(f"preparing {args.events} payloads ...", file=sys.stderr)
-    payloads = make_payloads(BenchUmkmRegistered, args.events)
-    events = [make_event(p, REGISTRY_SOURCE) for p in payloads]
-    keys = [p.message_key() for p in payloads]
-    # The prepared payloads are long-lived fixtures: keep the cyclic GC from rescanning them
-    # during the measurements (it would otherwise add noise proportional to --events).
-    gc.collect()
-    gc.freeze()
+    BenchUmkmRegistered, payloads, events, keys = prepare_events("outbox", bench_id, args.events)
 
     rounds: list[dict[str, Any]] = []
     server_version = None
